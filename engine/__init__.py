@@ -1,0 +1,1 @@
+"""Pegasus on the CPU with onnxruntime."""
