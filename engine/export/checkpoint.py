@@ -1,0 +1,158 @@
+"""Find, download and load a Pegasus checkpoint: a hub id, a local folder, or a loaded model.
+
+Downloads go through huggingface_hub, so its cache, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` and saved
+token all apply, and their byte progress reaches ``on_progress``. Remote code is never run.
+
+This module knows nothing about ONNX.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from engine.errors import EngineError
+from engine.progress import ProgressCallback, report
+
+# What a summarizer needs from a repository; weights in safetensors when the repo has them.
+_CONFIG_FILES = ["config.json", "generation_config.json"]
+_TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "spiece.model"]
+_SAFETENSORS = ["*.safetensors", "*.safetensors.index.json"]
+_PICKLE = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint on local disk, and where it came from."""
+
+    model_id: str  # as the user named it
+    folder: Path
+    revision: str | None  # the hub commit, when downloaded
+
+
+def _progress_tqdm(on_progress: ProgressCallback | None) -> type[tqdm]:
+    """A silent tqdm class that forwards huggingface_hub's byte counts to ``on_progress``."""
+
+    class ForwardingTqdm(tqdm):
+        def __init__(self, *args, **kwargs):
+            kwargs.pop("name", None)
+            kwargs["file"] = io.StringIO()  # windowed builds may have no stderr at all
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            shown = super().update(n)
+            if self.unit == "B" and str(self.desc).startswith("Reconstruct"):
+                report(on_progress, "download", self.n, self.total or 0)
+            return shown
+
+    return ForwardingTqdm
+
+
+def _download(model_id: str, revision: str | None, token, on_progress) -> Checkpoint:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    report(on_progress, "download", 0, 0, model_id)
+    try:
+        folder = Path(
+            snapshot_download(
+                model_id,
+                revision=revision,
+                token=token,
+                allow_patterns=_CONFIG_FILES + _TOKENIZER_FILES + _SAFETENSORS,
+                tqdm_class=_progress_tqdm(on_progress),
+            )
+        )
+        if not any(folder.glob("*.safetensors")):
+            folder = Path(
+                snapshot_download(
+                    model_id, revision=revision, token=token, allow_patterns=_PICKLE,
+                    tqdm_class=_progress_tqdm(on_progress),
+                )
+            )
+    except GatedRepoError as e:
+        raise EngineError(
+            f"{model_id} is gated: accept its terms on the Hugging Face Hub and give an access token."
+        ) from e
+    except RepositoryNotFoundError as e:
+        raise EngineError(
+            f"There is no model called {model_id!r} on the Hugging Face Hub (or it is private: give an "
+            f"access token). Check the spelling, e.g. google/pegasus-cnn_dailymail."
+        ) from e
+    except RevisionNotFoundError as e:
+        raise EngineError(f"{model_id} has no revision {revision!r}.") from e
+    except LocalEntryNotFoundError as e:
+        raise EngineError(
+            f"Cannot download {model_id}: there is no network connection (or HF_HUB_OFFLINE is set) and "
+            f"it is not in the Hugging Face cache. Connect once, or use a local checkpoint folder that "
+            f"holds config.json, the weights and the tokenizer."
+        ) from e
+    except OSError as e:
+        raise EngineError(f"Downloading {model_id} failed: {e}") from e
+    return Checkpoint(model_id, folder, folder.name if folder.parent.name == "snapshots" else revision)
+
+
+def resolve(model_id: str, *, revision: str | None = None, token=None, on_progress=None) -> Checkpoint:
+    """A local folder is used as it is; anything else is a hub id, downloaded or taken from the cache."""
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        return Checkpoint(model_id, path.resolve(), revision)
+    if path.suffix or model_id.startswith((".", "/", "~")):
+        raise EngineError(f"{model_id} is not a folder. Give a checkpoint folder or a Hugging Face model id.")
+    return _download(model_id, revision, token, on_progress)
+
+
+def check_is_pegasus(folder: Path) -> dict:
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except FileNotFoundError as e:
+        raise EngineError(f"{folder} is not a model checkpoint: it has no config.json.") from e
+    except (OSError, ValueError) as e:
+        raise EngineError(f"The config.json in {folder} cannot be read: {e}") from e
+    if config.get("model_type") != "pegasus":
+        raise EngineError(
+            f"{folder} holds a {config.get('model_type') or 'unknown'!r} model, not a Pegasus one. "
+            f"This program summarizes with Pegasus checkpoints (model_type 'pegasus')."
+        )
+    return config
+
+
+def load_model(folder: Path):
+    """The checkpoint as a PegasusForConditionalGeneration in fp32, eval mode."""
+    import torch
+    from transformers import PegasusForConditionalGeneration
+
+    check_is_pegasus(folder)
+    try:
+        model = PegasusForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+    except (OSError, ValueError, RuntimeError) as e:
+        raise EngineError(f"The checkpoint in {folder} cannot be loaded: {e}") from e
+    return model.eval()
+
+
+def save_tokenizer_and_configs(model, folder: Path, tokenizer_source: Path | str, out_dir: Path) -> None:
+    """Write tokenizer.json (converted from spiece.model if needed) and the two configs."""
+    from transformers import AutoTokenizer, GenerationConfig
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+    except (OSError, ValueError, ImportError) as e:
+        raise EngineError(f"The tokenizer of {tokenizer_source} cannot be loaded: {e}") from e
+    tokenizer.save_pretrained(out_dir)
+    if not (out_dir / "tokenizer.json").is_file():
+        raise EngineError(f"The tokenizer of {tokenizer_source} could not be converted to tokenizer.json.")
+    model.config.to_json_file(out_dir / "config.json")
+    try:
+        generation = GenerationConfig.from_pretrained(folder)
+    except OSError:
+        generation = GenerationConfig.from_model_config(model.config)
+    generation.to_json_file(out_dir / "generation_config.json")

@@ -1,0 +1,145 @@
+"""The two graphs we export, written as small torch modules over a Pegasus checkpoint's weights.
+
+We write the forward passes ourselves instead of tracing transformers' modules, so that:
+- the graphs do not depend on transformers' cache objects, which change between releases;
+- the cross-attention keys and values are computed once, by the encoder graph, and the decoder
+  only reads them: they are never fed back out at each step;
+- the tied embedding is kept once, transposed as ``(d_model, vocab)``: the decoder's lm_head
+  multiplies by it and both graphs look tokens up in it (``Gather`` on axis 1), so the saved
+  weights hold one copy that the int8 pass can quantize for both uses.
+
+The arithmetic follows transformers' eager Pegasus (pre-LayerNorm, ReLU, sinusoidal positions,
+embeddings scaled by sqrt(d_model), ``final_logits_bias``); the parity tests hold us to it.
+
+This module knows nothing about ONNX files, quantization or decoding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(batch, src) 1/0 mask -> (batch, 1, 1, src) with 0 to keep and the dtype's minimum to drop."""
+    keep = attention_mask[:, None, None, :].to(torch.bool)
+    return torch.where(keep, torch.zeros((), dtype=dtype), torch.finfo(dtype).min)
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """(batch, time, d_model) -> (batch, heads, time, head_dim)"""
+    batch, time, _ = x.shape
+    return x.view(batch, time, heads, -1).transpose(1, 2)
+
+
+def _attend(attn, query_in, key, value, mask) -> torch.Tensor:
+    """Attention of ``query_in`` over ready-made (batch, heads, src, head_dim) keys and values."""
+    query = _split_heads(attn.q_proj(query_in), attn.num_heads)
+    weights = torch.matmul(query, key.transpose(2, 3)) * attn.scaling
+    if mask is not None:
+        weights = weights + mask
+    weights = torch.softmax(weights, dim=-1)
+    out = torch.matmul(weights, value).transpose(1, 2)  # (batch, time, heads, head_dim)
+    return attn.out_proj(out.reshape(*query_in.shape[:-1], -1))
+
+
+def _feed_forward(layer, x: torch.Tensor) -> torch.Tensor:
+    residual = x
+    x = layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(x))))
+    return residual + x
+
+
+class _TiedEmbedding(nn.Module):
+    """The token embedding stored once as (d_model, vocab): looked up by column, and the lm_head."""
+
+    def __init__(self, weight: torch.Tensor, scale: float) -> None:
+        super().__init__()
+        self.embedding_t = nn.Parameter(weight.detach().t().contiguous(), requires_grad=False)
+        self.scale = scale
+
+    def lookup(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """(batch, time) ids -> (batch, time, d_model), already scaled."""
+        columns = torch.index_select(self.embedding_t, 1, input_ids.reshape(-1))  # (d_model, batch*time)
+        return columns.t().reshape(*input_ids.shape, -1) * self.scale
+
+
+class EncoderGraph(nn.Module):
+    """input_ids, attention_mask -> the cross-attention keys and values of every decoder layer."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        encoder = model.model.encoder
+        self.embedding = _TiedEmbedding(model.get_input_embeddings().weight, encoder.embed_scale)
+        self.positions = encoder.embed_positions
+        self.layers = encoder.layers
+        self.layer_norm = encoder.layer_norm
+        self.cross_attentions = nn.ModuleList(layer.encoder_attn for layer in model.model.decoder.layers)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        seq_len = input_ids.shape[1]
+        x = self.embedding.lookup(input_ids) + self.positions.weight[:seq_len]  # (batch, src, d_model)
+        mask = _additive_mask(attention_mask, x.dtype)
+        for layer in self.layers:
+            attn = layer.self_attn
+            h = layer.self_attn_layer_norm(x)
+            key = _split_heads(attn.k_proj(h), attn.num_heads)
+            value = _split_heads(attn.v_proj(h), attn.num_heads)
+            x = x + _attend(attn, h, key, value, mask)
+            x = _feed_forward(layer, x)
+        hidden = self.layer_norm(x)
+        cross = []
+        for attn in self.cross_attentions:
+            cross.append(_split_heads(attn.k_proj(hidden), attn.num_heads))  # (batch, heads, src, head_dim)
+            cross.append(_split_heads(attn.v_proj(hidden), attn.num_heads))
+        return tuple(cross)
+
+
+class DecoderGraph(nn.Module):
+    """One decoder step with a self-attention cache.
+
+    Inputs: input_ids (rows, 1), encoder_attention_mask (rows, src), then per layer the past
+    self-attention key and value (rows, heads, past, head_dim), then per layer the cross key and
+    value from the encoder graph. Outputs: logits (rows, vocab) of the last position, then per layer
+    the present key and value (rows, heads, past + 1, head_dim). ``past`` may be 0 on the first step.
+    """
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        decoder = model.model.decoder
+        self.embedding = _TiedEmbedding(model.get_input_embeddings().weight, decoder.embed_scale)
+        lm_head = model.get_output_embeddings().weight
+        tied = lm_head.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+        # (d_model, vocab); a checkpoint with an untied lm_head keeps its own matrix.
+        self.lm_head_t = (
+            self.embedding.embedding_t
+            if tied
+            else nn.Parameter(lm_head.detach().t().contiguous(), requires_grad=False)
+        )
+        self.positions = decoder.embed_positions
+        self.layers = decoder.layers
+        self.layer_norm = decoder.layer_norm
+        self.final_logits_bias = nn.Parameter(model.final_logits_bias.detach().clone(), requires_grad=False)
+
+    def forward(self, input_ids, encoder_attention_mask, *cache):
+        n = len(self.layers)
+        past, cross = cache[: 2 * n], cache[2 * n :]
+        past_len = past[0].shape[2]
+        x = self.embedding.lookup(input_ids)
+        positions = torch.arange(input_ids.shape[1], device=x.device) + past_len
+        x = x + self.positions.weight[positions]  # (rows, 1, d_model)
+        cross_mask = _additive_mask(encoder_attention_mask, x.dtype)
+        presents = []
+        for i, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            h = layer.self_attn_layer_norm(x)
+            key = torch.cat([past[2 * i], _split_heads(attn.k_proj(h), attn.num_heads)], dim=2)
+            value = torch.cat([past[2 * i + 1], _split_heads(attn.v_proj(h), attn.num_heads)], dim=2)
+            presents += [key, value]
+            # One new position attends to every cached one, so no causal mask is needed.
+            x = x + _attend(attn, h, key, value, None)
+            h = layer.encoder_attn_layer_norm(x)
+            x = x + _attend(layer.encoder_attn, h, cross[2 * i], cross[2 * i + 1], cross_mask)
+            x = _feed_forward(layer, x)
+        hidden = self.layer_norm(x[:, -1, :])  # (rows, d_model)
+        logits = torch.matmul(hidden, self.lm_head_t) + self.final_logits_bias
+        return (logits, *presents)

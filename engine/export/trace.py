@@ -1,0 +1,93 @@
+"""Trace the encoder and decoder graphs of a loaded Pegasus model into ONNX files.
+
+It uses torch's TorchScript exporter (``dynamo=False``), the well-trodden path for
+encoder-decoder graphs with a cache, with every input and output named and every length dynamic.
+torch writes ONNX external data by itself when a graph passes protobuf's 2 GB limit.
+
+This module knows nothing about where exports live, manifests, or quantization.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+
+from engine.export.graphs import DecoderGraph, EncoderGraph
+from engine.graph_names import (
+    cross_names,
+    decoder_input_names,
+    decoder_output_names,
+    encoder_input_names,
+    past_names,
+    present_names,
+)
+
+OPSET = 17  # LayerNormalization is a single op from 17 on, which onnxruntime fuses well.
+
+
+def _dummy_inputs(config, rows: int = 2, src: int = 7, past: int = 3):
+    """Padded dummy batches, so that no length or mask value is baked into the trace."""
+    heads = config.decoder_attention_heads
+    head_dim = config.d_model // heads
+    input_ids = torch.randint(3, config.vocab_size, (rows, src))
+    attention_mask = torch.ones(rows, src, dtype=torch.int64)
+    attention_mask[0, -2:] = 0
+    kv = lambda length: torch.randn(rows, heads, length, head_dim)  # noqa: E731
+    layers = config.decoder_layers
+    past_kv = [kv(past) for _ in range(2 * layers)]
+    cross_kv = [kv(src) for _ in range(2 * layers)]
+    return input_ids, attention_mask, past_kv, cross_kv
+
+
+def _export(module, args, path: Path, inputs: list[str], outputs: list[str], axes: dict) -> None:
+    with warnings.catch_warnings():
+        # The tracer warns about Python ints taken from shapes; ours are all re-read at run time.
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            dynamo=False,
+            opset_version=OPSET,
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=axes,
+            do_constant_folding=True,
+        )
+
+
+def trace_encoder(model, path: Path) -> None:
+    config = model.config
+    input_ids, attention_mask, _, _ = _dummy_inputs(config)
+    outputs = cross_names(config.decoder_layers)
+    axes = {"input_ids": {0: "batch", 1: "src"}, "attention_mask": {0: "batch", 1: "src"}}
+    axes |= {name: {0: "batch", 2: "src"} for name in outputs}
+    _export(EncoderGraph(model).eval(), (input_ids, attention_mask), path, encoder_input_names(), outputs, axes)
+
+
+def trace_decoder(model, path: Path) -> None:
+    config = model.config
+    layers = config.decoder_layers
+    _, attention_mask, past_kv, cross_kv = _dummy_inputs(config)
+    rows = attention_mask.shape[0]
+    input_ids = torch.randint(3, config.vocab_size, (rows, 1))
+    axes = {"input_ids": {0: "rows"}, "encoder_attention_mask": {0: "rows", 1: "src"}, "logits": {0: "rows"}}
+    axes |= {name: {0: "rows", 2: "past"} for name in past_names(layers)}
+    axes |= {name: {0: "rows", 2: "src"} for name in cross_names(layers)}
+    axes |= {name: {0: "rows", 2: "total"} for name in present_names(layers)}
+    args = (input_ids, attention_mask, *past_kv, *cross_kv)
+    _export(DecoderGraph(model).eval(), args, path, decoder_input_names(layers), decoder_output_names(layers), axes)
+
+
+@torch.no_grad()
+def trace_graphs(model, folder: Path, on_graph=None) -> tuple[Path, Path]:
+    """Write ``encoder.onnx`` and ``decoder.onnx`` (and any external data) into ``folder``."""
+    model.eval()
+    encoder, decoder = folder / "encoder.onnx", folder / "decoder.onnx"
+    for name, trace, path in (("encoder", trace_encoder, encoder), ("decoder", trace_decoder, decoder)):
+        if on_graph:
+            on_graph(name)
+        trace(model, path)
+    return encoder, decoder

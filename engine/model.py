@@ -1,0 +1,187 @@
+"""``OnnxPegasus``: an exported Pegasus that generates like transformers' ``generate()``.
+
+It runs the encoder graph once per batch (which also yields every layer's cross-attention keys
+and values), then hands a key/value-cached decoder to the search in ``engine.generation``.
+Inputs may be torch tensors, numpy arrays or lists; torch is never imported here: a torch result
+is returned only to a caller who already passed torch tensors.
+
+This module knows nothing about text: see ``engine.tokenizer`` and ``engine.summarizer``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import warnings
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.generation import GenerationConfig, GenerationOptions, generate
+from engine.graph_names import cross_names, past_names, present_names
+from engine.runtime import Sessions, get_onnx_runtime_sessions
+
+# config.json keys that transformers also reads as generation defaults.
+_CONFIG_GENERATION_KEYS = (
+    "decoder_start_token_id", "eos_token_id", "pad_token_id", "bos_token_id", "forced_eos_token_id",
+    "max_length", "min_length", "num_beams", "length_penalty", "no_repeat_ngram_size", "early_stopping",
+)
+_OPTION_NAMES = tuple(f.name for f in fields(GenerationOptions))
+
+
+class InputTruncatedWarning(UserWarning):
+    """The input was longer than the model's position limit and its end was cut off."""
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        raise EngineError(f"{path} cannot be read ({e}): re-export the model.") from e
+
+
+def _to_numpy(value, name: str) -> np.ndarray:
+    if value is None:
+        raise ValueError(f"{name} is required")
+    if type(value).__module__.startswith("torch"):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.ndim == 1:
+        array = array[None, :]
+    if array.ndim != 2 or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must be integer ids shaped (batch, length); got shape {array.shape}, {array.dtype}")
+    return array.astype(np.int64)
+
+
+class _CachedDecoder:
+    """The decoder graph plus its growing self-attention cache: a ``DecoderState``."""
+
+    def __init__(self, session, layers: int, cross: list[np.ndarray], mask: np.ndarray) -> None:
+        self.session = session
+        self.past_names, self.present_names = past_names(layers), present_names(layers)
+        rows, heads, _, head_dim = cross[0].shape
+        empty = np.zeros((rows, heads, 0, head_dim), np.float32)  # (rows, heads, past=0, head_dim)
+        self.feeds = {"encoder_attention_mask": mask, **dict(zip(cross_names(layers), cross))}
+        self.feeds |= {name: empty for name in self.past_names}
+        self.outputs = ["logits", *self.present_names]
+
+    def step(self, input_ids: np.ndarray) -> np.ndarray:
+        logits, *presents = self.session.run(self.outputs, {**self.feeds, "input_ids": input_ids})
+        self.feeds |= dict(zip(self.past_names, presents))
+        return logits  # (rows, vocab)
+
+    def reorder(self, rows: np.ndarray) -> None:
+        # Beam search only permutes rows within one input's beams, which share the cross K/V.
+        for name in self.past_names:
+            self.feeds[name] = self.feeds[name][rows]
+
+
+class OnnxPegasus:
+    """Generate with an exported model. ``sessions`` come from ``get_onnx_runtime_sessions``."""
+
+    def __init__(self, model_or_model_path=None, onnx_model_sessions: Sessions | None = None) -> None:
+        if onnx_model_sessions is None:
+            if model_or_model_path is None:
+                raise ValueError("give an export folder or the sessions from get_onnx_runtime_sessions")
+            onnx_model_sessions = get_onnx_runtime_sessions(model_or_model_path)
+        if not isinstance(onnx_model_sessions, Sessions):
+            raise ValueError("onnx_model_sessions must be what get_onnx_runtime_sessions returned")
+        self.name = str(model_or_model_path or onnx_model_sessions.folder)
+        self.sessions = onnx_model_sessions
+        self.folder = onnx_model_sessions.folder
+        self.config = _read_json(self.folder / "config.json")
+        if self.config.get("model_type") != "pegasus":
+            raise EngineError(f"{self.folder} does not hold an exported Pegasus model: re-export it.")
+        self.layers = int(self.config["decoder_layers"])
+        self.max_positions = int(self.config["max_position_embeddings"])
+        defaults = {k: self.config[k] for k in _CONFIG_GENERATION_KEYS if self.config.get(k) is not None}
+        self.generation_defaults = defaults | _read_json(self.folder / "generation_config.json")
+
+    def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
+        """Each decoder layer's cross-attention key and value, (batch, heads, src, head_dim)."""
+        return self.sessions.encoder.run(
+            cross_names(self.layers), {"input_ids": input_ids, "attention_mask": attention_mask}
+        )
+
+    def _prepare(self, input_ids, attention_mask) -> tuple[np.ndarray, np.ndarray, bool]:
+        ids = _to_numpy(input_ids, "input_ids")
+        pad = self.generation_defaults.get("pad_token_id", 0)
+        eos = self.generation_defaults.get("eos_token_id", 1)
+        if attention_mask is None:  # as transformers: padding is masked when it differs from eos
+            mask = (ids != pad) if pad != eos else np.ones_like(ids)
+            mask = mask.astype(np.int64)
+        else:
+            mask = _to_numpy(attention_mask, "attention_mask")
+            if mask.shape != ids.shape:
+                raise ValueError(f"attention_mask has shape {mask.shape} but input_ids has {ids.shape}")
+        truncated = ids.shape[1] > self.max_positions
+        if truncated:
+            warnings.warn(
+                f"The input has {ids.shape[1]} tokens but the model reads at most {self.max_positions}; "
+                f"only the first {self.max_positions} are used.",
+                InputTruncatedWarning,
+                stacklevel=3,
+            )
+            ids, mask = ids[:, : self.max_positions], mask[:, : self.max_positions]
+        return ids, mask, truncated
+
+    def generation_config(self, options: GenerationOptions | None = None, **kwargs) -> GenerationConfig:
+        unknown = sorted(set(kwargs) - set(_OPTION_NAMES))
+        if unknown:
+            raise ValueError(f"unknown generation options {unknown}; accepted: {', '.join(_OPTION_NAMES)}")
+        options = options or GenerationOptions()
+        if kwargs:
+            options = GenerationOptions(**{**{f: getattr(options, f) for f in _OPTION_NAMES}, **kwargs})
+        return GenerationConfig.resolve(options, self.generation_defaults)
+
+    def generate(
+        self,
+        input_ids=None,
+        attention_mask=None,
+        *,
+        options: GenerationOptions | None = None,
+        on_token=None,
+        should_stop=None,
+        **kwargs,
+    ):
+        """Like transformers' ``generate()``: returns sequences with the decoder start token first.
+
+        Options come as keywords (``num_beams=4``) or as a ``GenerationOptions``; what is not given
+        comes from the model's generation_config.json. A torch tensor comes back when torch tensors
+        went in, otherwise a numpy int64 array.
+        """
+        wants_torch = type(input_ids).__module__.startswith("torch")
+        config = self.generation_config(options, **kwargs)
+        ids, mask, _ = self._prepare(input_ids, attention_mask)
+        cross = self.encode(ids, mask)
+
+        def make_state(expand: int) -> _CachedDecoder:
+            repeat = lambda a: np.repeat(a, expand, axis=0)  # noqa: E731 - (batch*expand, ...)
+            return _CachedDecoder(self.sessions.decoder, self.layers, [repeat(c) for c in cross], repeat(mask))
+
+        sequences = generate(
+            make_state, batch_size=ids.shape[0], config=config, on_token=on_token, should_stop=should_stop
+        )
+        if wants_torch:
+            return sys.modules["torch"].from_numpy(sequences)
+        return sequences
+
+    __call__ = generate
+
+
+def smoke_test(folder: Path) -> None:
+    """Load a fresh export and run one encoder pass and one decoder step; raise if anything is off."""
+    model = OnnxPegasus(folder, get_onnx_runtime_sessions(folder, n_threads=1))
+    eos = int(model.generation_defaults.get("eos_token_id", 1))
+    ids = np.array([[eos + 2, eos + 3, eos]], np.int64)
+    mask = np.ones_like(ids)
+    state = _CachedDecoder(model.sessions.decoder, model.layers, model.encode(ids, mask), mask)
+    start = int(model.generation_defaults.get("decoder_start_token_id", 0))
+    logits = state.step(np.array([[start]], np.int64))
+    vocab = int(model.config["vocab_size"])
+    if logits.shape != (1, vocab) or not np.isfinite(logits).all():
+        raise EngineError(f"The export in {folder} gives wrong logits {logits.shape}: it is not usable.")

@@ -1,0 +1,178 @@
+"""Where exports live, what their manifest says, and how a folder is published and checked.
+
+An export folder is ``<root>/<model slug>/<precision>/`` and holds the graphs, ``weights.bin``,
+``tokenizer.json``, ``config.json``, ``generation_config.json`` and ``manifest.json``. It is
+written in a hidden sibling folder and renamed into place only when complete, so a reader never
+sees half of one. Loading re-checks every file against the manifest's sizes and sha256 sums; a
+file's hash is re-read only when its size or modification time changed since the last check.
+
+This module needs only the standard library and platformdirs: no torch, onnx or onnxruntime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import platformdirs
+
+from engine.errors import EngineError
+
+APP_NAME = "pegasus-desktop"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+PRECISIONS = ("int8", "fp32")
+_VERIFIED_STAMP = ".verified.json"  # a cache of the last full check; not part of the export
+_STAGING_PREFIX = ".staging-"
+
+
+def default_models_root() -> Path:
+    """The user's data dir, e.g. ``~/.local/share/pegasus-desktop/models`` on Linux."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "models"
+
+
+def _safe_part(part: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", part).lstrip(".")
+    return cleaned or "_"
+
+
+def model_slug(model_id: str) -> str:
+    """A folder name from a full model id or a local path, so that no two ids collide.
+
+    ``google/pegasus-xsum`` -> ``google--pegasus-xsum``. A local checkpoint folder is named by its
+    last part and a hash of its absolute path. Anything that is not a plain hub id (``..``, odd
+    characters) also gets a hash, so a hostile id can neither escape the root nor collide.
+    """
+    path = Path(model_id).expanduser()
+    if path.is_dir():
+        digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:10]
+        return f"local--{_safe_part(path.resolve().name)}-{digest}"
+    parts = [p for p in model_id.split("/") if p]
+    slug = "--".join(_safe_part(p) for p in parts) or "_"
+    if parts != [_safe_part(p) for p in parts] or "--" in model_id or len(parts) > 2:
+        slug += "-" + hashlib.sha256(model_id.encode()).hexdigest()[:10]
+    return slug
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+def export_dir(model_id: str, precision: str, root: str | Path | None = None) -> Path:
+    """The folder that holds (or will hold) this model's export at this precision."""
+    base = Path(root).expanduser() if root is not None else default_models_root()
+    return base / model_slug(model_id) / check_precision(precision)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(folder: Path, info: dict) -> dict:
+    """Record ``info`` plus the size and sha256 of every file in ``folder``."""
+    files = {
+        p.name: {"size": p.stat().st_size, "sha256": sha256_file(p)}
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name not in (MANIFEST, _VERIFIED_STAMP)
+    }
+    manifest = {"format": MANIFEST_FORMAT, **info, "files": files}
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest
+
+
+def _reexport_hint(folder: Path) -> str:
+    return (
+        f"Re-export the model to replace it (pegasus-summarize export MODEL, or Settings → "
+        f"Re-export in the app), or delete {folder}."
+    )
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not folder.is_dir():
+        raise EngineError(f"No exported model at {folder}. Export it first (pegasus-summarize export MODEL).")
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise EngineError(f"The export at {folder} has no {MANIFEST}: it is incomplete. {_reexport_hint(folder)}") from e
+    except (OSError, ValueError) as e:
+        raise EngineError(f"The manifest of {folder} cannot be read ({e}). {_reexport_hint(folder)}") from e
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or "files" not in manifest:
+        raise EngineError(
+            f"The export at {folder} was made by another version of this program "
+            f"(manifest format {manifest.get('format') if isinstance(manifest, dict) else '?'}, "
+            f"this one reads {MANIFEST_FORMAT}). {_reexport_hint(folder)}"
+        )
+    return manifest
+
+
+def _stat_key(path: Path) -> list:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def verify(folder: Path) -> dict:
+    """Check every file against the manifest; return the manifest or raise ``EngineError``."""
+    manifest = read_manifest(folder)
+    stamp_path = folder / _VERIFIED_STAMP
+    try:
+        stamp = json.loads(stamp_path.read_text())
+    except (OSError, ValueError):
+        stamp = {}
+    fresh_stamp = {}
+    for name, expected in manifest["files"].items():
+        path = folder / name
+        if not path.is_file():
+            raise EngineError(f"The export at {folder} is missing {name}. {_reexport_hint(folder)}")
+        if path.stat().st_size != expected["size"]:
+            raise EngineError(
+                f"{name} in {folder} is {path.stat().st_size} bytes, but the export wrote "
+                f"{expected['size']}: it is truncated or damaged. {_reexport_hint(folder)}"
+            )
+        key = _stat_key(path)
+        if stamp.get(name) != key and sha256_file(path) != expected["sha256"]:
+            raise EngineError(f"{name} in {folder} has been altered or damaged. {_reexport_hint(folder)}")
+        fresh_stamp[name] = key
+    if fresh_stamp != stamp:
+        with contextlib.suppress(OSError):  # a read-only folder just re-hashes next time
+            stamp_path.write_text(json.dumps(fresh_stamp))
+    return manifest
+
+
+def staging_dir(target: Path) -> Path:
+    """A fresh hidden folder beside ``target``, on the same filesystem so the rename is atomic."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    path = target.parent / f"{_STAGING_PREFIX}{target.name}-{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    return path
+
+
+def publish(staging: Path, target: Path) -> Path:
+    """Move a complete, verified staging folder into place, replacing any older export."""
+    old = None
+    if target.exists():
+        old = target.parent / f"{_STAGING_PREFIX}old-{target.name}-{uuid.uuid4().hex[:8]}"
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def remove_stale_staging(parent: Path) -> None:
+    """Delete what an interrupted export left behind in a model's folder."""
+    if parent.is_dir():
+        for leftover in parent.glob(f"{_STAGING_PREFIX}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
