@@ -45,6 +45,8 @@ def _export(module, args, path: Path, inputs: list[str], outputs: list[str], axe
     with warnings.catch_warnings():
         # The tracer warns about Python ints taken from shapes; ours are all re-read at run time.
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        # torch calls TorchScript export "legacy"; it is the path that handles our cache graphs.
+        warnings.simplefilter("ignore", category=DeprecationWarning)
         torch.onnx.export(
             module,
             args,

@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny exports built once per session, and no test touches the network or home."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+# Before anything reads them: no hub traffic, and the user's data dir points into a temp folder.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_PEGASUS = FIXTURES / "tiny-pegasus"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_user_dirs(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        os.environ[var] = str(home / var.lower())
+    os.environ["HF_HOME"] = str(home / "hf")
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    from builders import random_model, save_checkpoint
+
+    return save_checkpoint(random_model(seed=3, weight_scale=3.0), tmp_path_factory.mktemp("ckpt") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_exports(tmp_path_factory, tiny_checkpoint) -> Path:
+    """A models root holding the tiny checkpoint's fp32 and int8 exports."""
+    from engine.export.pipeline import export
+
+    root = tmp_path_factory.mktemp("models")
+    export(str(tiny_checkpoint), root, precision="fp32")
+    export(str(tiny_checkpoint), root, precision="int8")
+    return root

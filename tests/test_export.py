@@ -1,0 +1,229 @@
+"""The export folder: what it holds, that each weight is stored once, and that it is safe to load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import onnx
+import pytest
+
+from engine import EngineError, get_onnx_model
+from engine.export.weights import tensor_array
+from engine.graph_names import cross_names, decoder_input_names, decoder_output_names, encoder_input_names
+from engine.model_dir import export_dir, model_slug, verify
+
+
+def _folder(root, checkpoint, precision):
+    return export_dir(str(checkpoint), precision, root)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_export_folder_is_self_contained_with_manifest(tiny_exports, tiny_checkpoint, precision):
+    folder = _folder(tiny_exports, tiny_checkpoint, precision)
+    names = {p.name for p in folder.iterdir()}
+    assert {"encoder.onnx", "decoder.onnx", "weights.bin", "tokenizer.json", "config.json",
+            "generation_config.json", "manifest.json"} <= names
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["precision"] == precision
+    assert manifest["source"]["model_id"] == str(tiny_checkpoint)
+    assert {"torch", "transformers", "onnxruntime"} <= set(manifest["packages"])
+    for name, entry in manifest["files"].items():
+        data = (folder / name).read_bytes()
+        assert entry == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    assert set(manifest["files"]) == names - {"manifest.json", ".verified.json"}
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")], "staging left behind"
+
+
+def test_graph_inputs_and_outputs_are_named(tiny_exports, tiny_checkpoint):
+    folder = _folder(tiny_exports, tiny_checkpoint, "fp32")
+    layers = json.loads((folder / "config.json").read_text())["decoder_layers"]
+    encoder = onnx.load(folder / "encoder.onnx", load_external_data=False).graph
+    decoder = onnx.load(folder / "decoder.onnx", load_external_data=False).graph
+    assert [i.name for i in encoder.input] == encoder_input_names()
+    assert [o.name for o in encoder.output] == cross_names(layers)
+    assert [i.name for i in decoder.input] == decoder_input_names(layers)
+    # The decoder reads the cross K/V but never hands them back.
+    assert [o.name for o in decoder.output] == decoder_output_names(layers)
+
+
+def _stored_tensors(folder):
+    """(graph, tensor name, offset, length, values) of every tensor kept in weights.bin."""
+    out = []
+    for graph in ("encoder", "decoder"):
+        model = onnx.load(folder / f"{graph}.onnx", load_external_data=False)
+        for t in model.graph.initializer:
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                info = {e.key: e.value for e in t.external_data}
+                out.append((graph, t.name, int(info["offset"]), int(info["length"]), tensor_array(t, folder)))
+    return out
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_no_weight_is_stored_twice(tiny_exports, tiny_checkpoint, precision):
+    folder = _folder(tiny_exports, tiny_checkpoint, precision)
+    stored = _stored_tensors(folder)
+    regions = {(offset, length) for _, _, offset, length, _ in stored}
+    contents = [hashlib.sha256(values.tobytes()).digest() for *_, values in stored]
+    by_region = {(o, n): hashlib.sha256(v.tobytes()).digest() for _, _, o, n, v in stored}
+    assert len(set(by_region.values())) == len(regions), "the same bytes are written at two offsets"
+    # The embedding is shared by both graphs: one region serves both.
+    shared = {(o, n) for g, _, o, n, _ in stored if g == "encoder"} & {(o, n) for g, _, o, n, _ in stored if g == "decoder"}
+    assert shared, "encoder and decoder share no stored weight"
+    # Nothing is stored transposed a second time either (the lm_head is the embedding).
+    matrices = [v for *_, v in stored if v.ndim == 2]
+    keys = {hashlib.sha256(np.ascontiguousarray(v).tobytes()).digest() for v in matrices}
+    for v in matrices:
+        assert hashlib.sha256(np.ascontiguousarray(v.T).tobytes()).digest() not in keys or v.shape[0] == v.shape[1]
+    size = (folder / "weights.bin").stat().st_size
+    assert size <= sum(n for _, n in regions) + 4096 * len(regions)
+    assert len(contents) >= len(regions)
+
+
+def test_int8_keeps_no_float_copy_of_the_embedding(tiny_exports, tiny_checkpoint):
+    folder = _folder(tiny_exports, tiny_checkpoint, "int8")
+    vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
+    big_float = [name for _, name, _, _, v in _stored_tensors(folder) if v.dtype == np.float32 and vocab in v.shape]
+    assert big_float == []
+
+
+def test_folder_names_never_collide_or_escape():
+    assert model_slug("google/pegasus-xsum") == "google--pegasus-xsum"
+    assert model_slug("google/x") != model_slug("acme/x")
+    assert model_slug("google/x") != model_slug("google--x")
+    for hostile in ("../../x", "..", "a/../../b", "/etc/passwd", "x\\..\\..\\y"):
+        slug = model_slug(hostile)
+        assert "/" not in slug and "\\" not in slug and not slug.startswith(".")
+
+
+def _copy_export(tiny_exports, tiny_checkpoint, tmp_path):
+    root = tmp_path / "models"
+    source = _folder(tiny_exports, tiny_checkpoint, "int8")
+    target = _folder(root, tiny_checkpoint, "int8")
+    shutil.copytree(source, target)
+    (target / ".verified.json").unlink(missing_ok=True)
+    return root, target
+
+
+def _damage_truncate(folder):
+    path = folder / "weights.bin"
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def _damage_flip_byte(folder):
+    path = folder / "weights.bin"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _damage_missing_tokenizer(folder):
+    (folder / "tokenizer.json").unlink()
+
+
+def _damage_other_version(folder):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format"] = 999
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _damage_no_manifest(folder):
+    (folder / "manifest.json").unlink()
+
+
+@pytest.mark.parametrize(
+    "damage", [_damage_truncate, _damage_flip_byte, _damage_missing_tokenizer, _damage_other_version, _damage_no_manifest]
+)
+def test_damaged_export_gives_a_clear_error_offering_reexport(tiny_exports, tiny_checkpoint, tmp_path, damage):
+    root, folder = _copy_export(tiny_exports, tiny_checkpoint, tmp_path)
+    get_onnx_model(str(tiny_checkpoint), root)  # loads while intact
+    damage(folder)
+    with pytest.raises(EngineError, match="[Rr]e-export"):
+        get_onnx_model(str(tiny_checkpoint), root)
+
+
+def test_alteration_is_caught_even_after_a_cached_check(tiny_exports, tiny_checkpoint, tmp_path):
+    _, folder = _copy_export(tiny_exports, tiny_checkpoint, tmp_path)
+    verify(folder)
+    assert (folder / ".verified.json").is_file()
+    _damage_flip_byte(folder)
+    with pytest.raises(EngineError, match="altered or damaged"):
+        verify(folder)
+
+
+def test_missing_export_says_how_to_export(tmp_path):
+    with pytest.raises(EngineError, match="export"):
+        get_onnx_model("google/pegasus-xsum", tmp_path)
+
+
+def test_failed_export_leaves_nothing_and_keeps_the_previous_one(tiny_checkpoint, tmp_path, monkeypatch):
+    from engine.export import pipeline
+
+    root = tmp_path / "models"
+    good = pipeline.export(str(tiny_checkpoint), root, precision="fp32")
+    before = (good.folder / "manifest.json").read_bytes()
+
+    def broken_smoke_test(folder):
+        raise EngineError("simulated failure after writing every file")
+
+    monkeypatch.setattr(pipeline, "smoke_test", broken_smoke_test)
+    for precision in ("fp32", "int8"):
+        with pytest.raises(EngineError, match="simulated"):
+            pipeline.export(str(tiny_checkpoint), root, precision=precision)
+    model_folder = good.folder.parent
+    assert sorted(p.name for p in model_folder.iterdir()) == ["fp32"]
+    assert (good.folder / "manifest.json").read_bytes() == before
+    get_onnx_model(str(tiny_checkpoint), root, quantized=False)
+
+
+def test_progress_reports_every_stage(tiny_checkpoint, tmp_path):
+    from engine.export.pipeline import export
+
+    seen = []
+    export(str(tiny_checkpoint), tmp_path, precision="int8", on_progress=seen.append)
+    stages = [p.stage for p in seen]
+    assert [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s] == ["load", "export", "quantize", "verify"]
+    assert seen[-1].fraction == 1.0
+
+
+def test_step_by_step_pipeline_matches_fast_pegasus_names(tiny_checkpoint, tmp_path):
+    from engine import OnnxPegasus, generate_onnx_representation, get_onnx_runtime_sessions, quantize
+
+    paths = generate_onnx_representation(str(tiny_checkpoint), tmp_path)
+    assert paths.encoder.name == "encoder.onnx" and paths.folder.name == "fp32"
+    quant_paths = quantize(paths)
+    assert quant_paths.folder == paths.folder.with_name("int8")
+    model = OnnxPegasus(str(tiny_checkpoint), get_onnx_runtime_sessions(quant_paths))
+    out = model.generate(np.array([[5, 6, 7, 1]]), max_length=8)
+    assert out.dtype == np.int64 and out[0, 0] == 0
+
+
+def test_checkpoint_with_only_spiece_model_gets_tokenizer_json(tmp_path):
+    import sentencepiece as spm
+    from builders import random_model
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"the cat number {i} sat on the mat near the door" for i in range(200)))
+    spm.SentencePieceTrainer.train(
+        input=str(corpus), model_prefix=str(tmp_path / "spiece"), vocab_size=40, model_type="unigram",
+        pad_id=0, eos_id=1, unk_id=2, bos_id=-1, minloglevel=2,
+    )
+    checkpoint = tmp_path / "ckpt"
+    random_model(vocab_size=160).save_pretrained(checkpoint)  # Pegasus reserves 103 ids before the pieces
+    shutil.copy(tmp_path / "spiece.model", checkpoint / "spiece.model")
+    assert not (checkpoint / "tokenizer.json").exists()
+
+    from engine import Summarizer
+    from engine.export.pipeline import export
+
+    paths = export(str(checkpoint), tmp_path / "models", precision="fp32")
+    assert (paths.folder / "tokenizer.json").is_file()
+    ours = Summarizer.load(str(checkpoint), precision="fp32", root=tmp_path / "models").tokenizer
+    text = "the cat sat on the mat"
+    from transformers import AutoTokenizer
+
+    reference = AutoTokenizer.from_pretrained(checkpoint)
+    assert ours.encode(text) == reference(text)["input_ids"]
+    assert ours.decode(ours.encode(text)) == reference.decode(reference(text)["input_ids"], skip_special_tokens=True)
