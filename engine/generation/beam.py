@@ -71,6 +71,7 @@ def beam_search(
     cur_len = PROMPT_LENGTH
     while True:
         raise_if_cancelled(should_stop, cur_len - PROMPT_LENGTH)
+        # 1. Scores of every continuation: processed log-probs plus the beam's running score.
         flat = running[:, :, :cur_len].reshape(b * k, cur_len)  # (batch*beams, cur_len)
         logits = state.step(flat[:, -1:])  # (batch*beams, vocab)
         log_probs = process_scores(config, flat, log_softmax(logits), min_tokens_to_keep=2)
@@ -121,17 +122,10 @@ def beam_search(
             can_improve, running_scores, done_scores, is_done, cur_len, config
         )
         if on_token is not None:
-            on_token(
-                _best_so_far(
-                    running,
-                    running_scores,
-                    done,
-                    done_scores,
-                    is_done,
-                    cur_len,
-                    config.length_penalty,
-                )
+            best_now = _best_so_far(
+                running, running_scores, done, done_scores, is_done, cur_len, config
             )
+            on_token(best_now)  # (batch, cur_len)
         all_full = bool(is_done.all()) and config.early_stopping is True
         if not can_improve.any() or all_full or hits.all():
             break
@@ -185,10 +179,12 @@ def _best_so_far(
     done_scores: np.ndarray,
     is_done: np.ndarray,
     cur_len: int,
-    length_penalty: float,
+    config: GenerationConfig,
 ) -> np.ndarray:
     """(batch, cur_len): per input, the best finished hypothesis if it scores at least as well as
     the best running beam (length-penalised at its current length), else that running beam."""
-    running_best = running_scores[:, 0] / ((cur_len - PROMPT_LENGTH) ** length_penalty)  # (batch,)
+    running_best = running_scores[:, 0] / (
+        (cur_len - PROMPT_LENGTH) ** config.length_penalty
+    )  # (batch,)
     use_done = is_done[:, 0] & (done_scores[:, 0] >= running_best)
     return np.where(use_done[:, None], done[:, 0, :cur_len], running[:, 0, :cur_len])
