@@ -10,6 +10,7 @@ This module knows nothing about text: see ``engine.tokenizer`` and ``engine.summ
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import warnings
@@ -136,7 +137,11 @@ class OnnxPegasus:
         options = options or GenerationOptions()
         if kwargs:
             options = GenerationOptions(**{**{f: getattr(options, f) for f in _OPTION_NAMES}, **kwargs})
-        return GenerationConfig.resolve(options, self.generation_defaults)
+        config = GenerationConfig.resolve(options, self.generation_defaults)
+        if "forced_eos_token_id" in kwargs and kwargs["forced_eos_token_id"] is None:
+            # transformers reads an explicit None as "force nothing", not "use the default".
+            config = dataclasses.replace(config, forced_eos_token_id=None)
+        return config
 
     def generate(
         self,

@@ -33,15 +33,13 @@ def tiny_config(**overrides) -> PegasusConfig:
     return PegasusConfig(**(values | overrides))
 
 
-def random_model(seed: int = 0, weight_scale: float = 1.0, **overrides) -> PegasusForConditionalGeneration:
-    """Random weights, scaled up so that outputs vary instead of repeating one token."""
+def random_model(seed: int = 0, init_std: float = 0.1, eos_bias: float = 2.0, **overrides):
+    """Random weights, wide enough that outputs vary and end (default init makes one token repeat)."""
     torch.manual_seed(seed)
-    model = PegasusForConditionalGeneration(tiny_config(**overrides)).eval()
+    model = PegasusForConditionalGeneration(tiny_config(init_std=init_std, **overrides)).eval()
     with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "layer_norm" not in name:
-                param.mul_(weight_scale)
-        model.final_logits_bias.normal_(0, 1.0)
+        model.final_logits_bias.normal_(0, 0.5)
+        model.final_logits_bias[0, 1] += eos_bias  # so that some hypotheses end early
     model.generation_config.max_length = 20
     model.generation_config.num_beams = 1
     return model
@@ -52,3 +50,22 @@ def save_checkpoint(model, folder: Path) -> Path:
     model.save_pretrained(folder)
     word_tokenizer(model.config.vocab_size).save_pretrained(folder)
     return folder
+
+
+# The shape of google/pegasus-cnn_dailymail (568M parameters), with the legacy keys that real
+# Pegasus configs carry and CTranslate2's converter reads.
+CNN_DAILYMAIL_SHAPE = dict(
+    vocab_size=96103, d_model=1024, encoder_layers=16, decoder_layers=16, encoder_attention_heads=16,
+    decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096, max_position_embeddings=1024,
+    normalize_before=True, normalize_embedding=False, add_final_layer_norm=True, static_position_embeddings=True,
+)
+CNN_DAILYMAIL_GENERATION = dict(num_beams=8, length_penalty=0.8, max_length=128, min_length=32)
+
+
+def real_shape_checkpoint(folder: Path, shape: dict = CNN_DAILYMAIL_SHAPE, seed: int = 0) -> Path:
+    """Save a random-weight model with a real checkpoint's shape (about 2.3 GB for cnn_dailymail)."""
+    torch.manual_seed(seed)
+    model = PegasusForConditionalGeneration(tiny_config(**shape)).eval()  # default init, as real ones
+    for key, value in CNN_DAILYMAIL_GENERATION.items():
+        setattr(model.generation_config, key, value)
+    return save_checkpoint(model, folder)

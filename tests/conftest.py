@@ -31,7 +31,7 @@ def _isolated_user_dirs(tmp_path_factory):
 def tiny_checkpoint(tmp_path_factory) -> Path:
     from builders import random_model, save_checkpoint
 
-    return save_checkpoint(random_model(seed=3, weight_scale=3.0), tmp_path_factory.mktemp("ckpt") / "tiny")
+    return save_checkpoint(random_model(seed=3), tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ We write the forward passes ourselves instead of tracing transformers' modules, 
   only reads them: they are never fed back out at each step;
 - the tied embedding is kept once, transposed as ``(d_model, vocab)``: the decoder's lm_head
   multiplies by it and both graphs look tokens up in it (``Gather`` on axis 1), so the saved
-  weights hold one copy that the int8 pass can quantize for both uses.
+  weights hold one copy that the int8 pass can quantize for both uses. (A checkpoint with
+  ``tie_word_embeddings: false`` has separate encoder, decoder and lm_head matrices, and keeps them.)
 
 The arithmetic follows transformers' eager Pegasus (pre-LayerNorm, ReLU, sinusoidal positions,
 embeddings scaled by sqrt(d_model), ``final_logits_bias``); the parity tests hold us to it.
@@ -69,7 +70,7 @@ class EncoderGraph(nn.Module):
     def __init__(self, model) -> None:
         super().__init__()
         encoder = model.model.encoder
-        self.embedding = _TiedEmbedding(model.get_input_embeddings().weight, encoder.embed_scale)
+        self.embedding = _TiedEmbedding(encoder.embed_tokens.weight, encoder.embed_scale)
         self.positions = encoder.embed_positions
         self.layers = encoder.layers
         self.layer_norm = encoder.layer_norm
@@ -106,9 +107,9 @@ class DecoderGraph(nn.Module):
     def __init__(self, model) -> None:
         super().__init__()
         decoder = model.model.decoder
-        self.embedding = _TiedEmbedding(model.get_input_embeddings().weight, decoder.embed_scale)
+        self.embedding = _TiedEmbedding(decoder.embed_tokens.weight, decoder.embed_scale)
         lm_head = model.get_output_embeddings().weight
-        tied = lm_head.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+        tied = lm_head.data_ptr() == decoder.embed_tokens.weight.data_ptr()
         # (d_model, vocab); a checkpoint with an untied lm_head keeps its own matrix.
         self.lm_head_t = (
             self.embedding.embedding_t
