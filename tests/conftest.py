@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-# Before anything reads them: no hub traffic, and the user's data dir points into a temp folder.
+# Before anything reads them (huggingface_hub reads its settings at import): no hub traffic, and
+# the user's data, config, cache and Hugging Face dirs all point into a temp folder.
+_HOME = Path(tempfile.mkdtemp(prefix="pegasus-tests-"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
 os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HOME"] = str(_HOME / "hf")
+for _var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+    os.environ[_var] = str(_HOME / _var.lower())
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_PEGASUS = FIXTURES / "tiny-pegasus"
-
-
-@pytest.fixture(autouse=True, scope="session")
-def _isolated_user_dirs(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
-        os.environ[var] = str(home / var.lower())
-    os.environ["HF_HOME"] = str(home / "hf")
-    yield
 
 
 @pytest.fixture(scope="session")
