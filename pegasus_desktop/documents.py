@@ -1,0 +1,277 @@
+"""Text out of the files people open or drop: .txt, .md, .html/.htm, .pdf and .docx.
+
+Pure functions without Qt. Every failure is a ``DocumentError`` whose message says, in plain
+words, what is wrong with the file. Plain-text encodings are detected (a BOM, then UTF-8, then
+charset-normalizer); bytes that do not decode to text are refused as binary.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import unicodedata
+from html.parser import HTMLParser
+from pathlib import Path
+
+TEXT_SUFFIXES = (".txt", ".text")
+MARKDOWN_SUFFIXES = (".md", ".markdown")
+HTML_SUFFIXES = (".html", ".htm")
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + (".pdf", ".docx")
+MAX_BYTES = 200 * 1024 * 1024  # far beyond what a summarizer reads; refuses accidental huge files
+
+_BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+class DocumentError(Exception):
+    """The file cannot be turned into text; the message says why, for the user."""
+
+
+def file_dialog_filter() -> str:
+    patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
+    return f"Documents ({patterns});;Text (*.txt *.md);;Web pages (*.html *.htm);;PDF (*.pdf);;Word (*.docx)"
+
+
+def read_document(path: str | Path) -> str:
+    """The text of a supported file, with runs of blank lines collapsed."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(
+            f"“{path.name}” is not a file type this app reads. Open a .txt, .md, .html, .pdf or "
+            f".docx file, or paste the text."
+        )
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise DocumentError(f"“{path.name}” cannot be opened: {e.strerror or e}.") from e
+    if size > MAX_BYTES:
+        raise DocumentError(f"“{path.name}” is {size // 2**20} MB, too large to be a document to summarize.")
+    if suffix == ".pdf":
+        text = pdf_to_text(path)
+    elif suffix == ".docx":
+        text = docx_to_text(path)
+    else:
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise DocumentError(f"“{path.name}” cannot be read: {e.strerror or e}.") from e
+        text = decode_text(data, path.name, html=suffix in HTML_SUFFIXES)
+        if suffix in HTML_SUFFIXES:
+            text = html_to_text(text)
+        elif suffix in MARKDOWN_SUFFIXES:
+            text = markdown_to_text(text)
+    text = tidy(text)
+    if not text:
+        raise DocumentError(f"“{path.name}” has no text in it.")
+    return text
+
+
+def tidy(text: str) -> str:
+    """Unix newlines, no trailing spaces, at most one blank line in a row."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = [line.rstrip() for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def _looks_binary(text: str) -> bool:
+    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f\v")
+    return controls > max(2, len(text) // 100)
+
+
+def _declared_html_charset(data: bytes) -> str | None:
+    match = re.search(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", data[:4096], re.I)
+    if match:
+        name = match.group(1).decode("ascii", "ignore")
+        try:
+            return codecs.lookup(name).name
+        except LookupError:
+            return None
+    return None
+
+
+def decode_text(data: bytes, name: str = "the file", *, html: bool = False) -> str:
+    """Bytes to text: a BOM, an HTML meta charset, UTF-8, then charset-normalizer's best guess."""
+    binary = DocumentError(
+        f"“{name}” does not look like text: it may be a binary file (an image, a program or an "
+        f"archive) or use an encoding this app cannot recognise."
+    )
+    if not data:
+        return ""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as e:
+                raise binary from e
+    candidates = []
+    if html and (declared := _declared_html_charset(data)):
+        candidates.append(declared)
+    if b"\x00" not in data:
+        candidates.append("utf-8")
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if not _looks_binary(text):
+            return text
+    from charset_normalizer import from_bytes
+
+    best = _best_guess(from_bytes(data, cp_isolation=list(_CANDIDATES)))
+    if best is None:
+        raise binary
+    # A NUL byte is legitimate only in UTF-16/32 text without a BOM.
+    if b"\x00" in data and not best.encoding.startswith(("utf_16", "utf_32")):
+        raise binary
+    text = str(best)
+    if best.coherence == 0 and best.encoding not in _PREFERRED:
+        # Too short to recognise a language: Windows-1252 is the likeliest single-byte encoding.
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+    if _looks_binary(text):
+        raise binary
+    return text
+
+
+# Encodings documents are written in today (DOS and exotic code pages excluded: on short texts
+# charset-normalizer otherwise often prefers, say, cp775 over Windows-1252).
+_CANDIDATES = (
+    "utf_16", "utf_16_le", "utf_16_be", "utf_32", "cp1252", "latin_1", "iso8859_15", "cp1250",
+    "iso8859_2", "cp1251", "koi8_r", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
+    "mac_roman", "shift_jis", "cp932", "euc_jp", "iso2022_jp", "gb18030", "big5", "euc_kr", "cp949",
+    "tis_620", "cp874",
+)
+# When several single-byte code pages read the bytes equally well (short texts often do),
+# prefer the one most legacy Western text is written in.
+_PREFERRED = ("cp1252", "latin_1", "iso8859_15")
+
+
+def _best_guess(matches):
+    best = matches.best()
+    if best is None:
+        return None
+    tier = [m for m in matches if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.05]
+    for encoding in _PREFERRED:
+        for match in tier:
+            if match.encoding == encoding:
+                return match
+    return best
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = {"script", "style", "noscript", "template", "head", "svg", "nav", "footer"}
+    _BLOCK = {
+        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
+        "section", "article", "header", "blockquote", "pre", "hr", "dd", "dt", "figcaption", "title",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "title":
+            self._in_title = True
+        elif tag in self._SKIP:
+            self._skipping += 1
+        if tag in self._BLOCK:
+            self.parts.append("\n\n" if tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6") else "\n")
+
+    def handle_startendtag(self, tag, attrs):
+        if tag in ("br", "hr"):
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag == "title":
+            self._in_title = False
+        elif tag in self._SKIP and self._skipping:
+            self._skipping -= 1
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if self._in_title:
+            self.title += data
+        elif not self._skipping:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """The visible text of a page: no tags, scripts, styles or navigation; entities decoded."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    lines = (line.strip() for line in "".join(parser.parts).split("\n"))
+    body = tidy("\n".join(lines))
+    return body or parser.title.strip()
+
+
+_MD_RULES = (
+    (re.compile(r"^```.*$|^~~~.*$", re.M), ""),  # code fence lines
+    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M), ""),  # heading marks
+    (re.compile(r"^[ \t]{0,3}>[ \t]?", re.M), ""),  # block quotes
+    (re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+", re.M), ""),  # list markers
+    (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # rules
+    (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images -> alt text
+    (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # links -> their text
+    (re.compile(r"(\*\*|__)(.+?)\1"), r"\2"),  # bold
+    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"\1"),  # italics
+    (re.compile(r"`([^`]*)`"), r"\1"),  # inline code
+)
+
+
+def markdown_to_text(markdown: str) -> str:
+    """Markdown with its markup removed, so the model reads sentences, not syntax."""
+    for pattern, replacement in _MD_RULES:
+        markdown = pattern.sub(replacement, markdown)
+    return markdown
+
+
+def pdf_to_text(path: Path) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise DocumentError(f"“{path.name}” is protected by a password. Open it elsewhere and copy the text.")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except DocumentError:
+        raise
+    except (PyPdfError, OSError, ValueError, KeyError, TypeError) as e:
+        raise DocumentError(f"“{path.name}” cannot be read as a PDF: it is damaged or not a PDF ({e}).") from e
+    text = "\n\n".join(p.strip() for p in pages)
+    if not text.strip():
+        raise DocumentError(
+            f"“{path.name}” has no text layer: it is probably scanned pages (images). Run it through "
+            f"text recognition (OCR) first, or paste the text."
+        )
+    return text
+
+
+def docx_to_text(path: Path) -> str:
+    import zipfile
+
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(str(path))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+        raise DocumentError(f"“{path.name}” cannot be read as a Word document: it is damaged or not a .docx.") from e
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.append(" | ".join(cell.text.strip() for cell in row.cells))
+    return "\n\n".join(part for part in parts if part.strip())
