@@ -1,0 +1,72 @@
+"""Start the app: stdio guard, logging, the QApplication, the uncaught-exception dialog, the window.
+
+High-DPI scaling and the system's light or dark theme are Qt 6 defaults; nothing here overrides them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pegasus_desktop import __version__
+from pegasus_desktop.logs import guard_stdio, setup_logging
+from pegasus_desktop.resources import APP_TITLE, resource_path
+
+log = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="pegasus-desktop", description=f"{APP_TITLE}: offline summaries.")
+    parser.add_argument("--model", help="a Hugging Face model id or a local checkpoint folder to use (remembered)")
+    parser.add_argument("--precision", choices=("int8", "fp32"), help="the precision to use (remembered)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    args, _qt_args = parser.parse_known_args(argv)
+    return args
+
+
+def create_application(argv: list[str]):
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(argv)
+    app.setApplicationName("pegasus-desktop")
+    app.setApplicationDisplayName(APP_TITLE)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("pegasus-desktop")
+    icon = resource_path("icon.png")
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def run(argv: list[str]) -> int:
+    guard_stdio()
+    args = parse_args(argv[1:])
+    log_file = setup_logging()
+    log.info("starting %s %s (log: %s)", APP_TITLE, __version__, log_file)
+
+    from pegasus_desktop.errors import install_excepthook
+    from pegasus_desktop.main_window import MainWindow
+    from pegasus_desktop.settings import load_settings, save_settings
+
+    app = create_application(argv)
+    install_excepthook()
+    settings = load_settings()
+    if args.model:
+        folder = Path(args.model).expanduser()
+        settings.model_id = str(folder.resolve()) if folder.is_dir() else args.model
+    if args.precision:
+        settings.precision = args.precision
+    if args.model or args.precision:
+        save_settings(settings)
+    window = MainWindow(settings)
+    window.show()
+    code = app.exec()
+    log.info("exiting with %s", code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run(sys.argv))

@@ -1,0 +1,264 @@
+"""The first-run view: prepare the chosen model (download, load, export, quantize, verify) with
+a progress bar per stage and a Cancel button. The export runs in a child process (``ExportJob``).
+
+Shown when the chosen model has no export yet, when its export is damaged, and for Re-export.
+A failed or cancelled run leaves nothing behind and offers to try again.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pegasus_desktop import errors
+from pegasus_desktop.export_process import ExportJob
+from pegasus_desktop.resources import hf_cache_dir, human_size
+
+log = logging.getLogger(__name__)
+
+STAGE_TITLES = {
+    "download": "Download",
+    "load": "Load the checkpoint",
+    "export": "Convert to ONNX",
+    "quantize": "Quantize to int8",
+    "verify": "Check the result",
+}
+_FAILURE_TITLES = {
+    "offline": "No network connection",
+    "disk": "Not enough disk space",
+    "missing-extra": "Export components missing",
+    "engine": "The model could not be prepared",
+    "crash": "The model could not be prepared",
+}
+
+
+def display_name(model_id: str) -> str:
+    path = Path(model_id).expanduser()
+    return f"the checkpoint in {path}" if path.is_dir() else model_id
+
+
+def offline_advice() -> str:
+    return (
+        "To work without a network: choose a local checkpoint folder (one with config.json, the "
+        "weights and the tokenizer) in Settings → Model → Folder…, or put the model in the "
+        f"Hugging Face cache at {hf_cache_dir()} (download it once on a computer with a "
+        "connection, or copy that folder here)."
+    )
+
+
+class StageRow:
+    def __init__(self, grid: QGridLayout, row: int, stage: str) -> None:
+        self.stage = stage
+        self.title = QLabel(STAGE_TITLES[stage])
+        self.bar = QProgressBar()
+        self.bar.setObjectName(f"bar_{stage}")
+        self.bar.setTextVisible(False)
+        self.detail = QLabel("")
+        self.detail.setObjectName(f"detail_{stage}")
+        self.detail.setMinimumWidth(180)
+        for column, widget in enumerate((self.title, self.bar, self.detail)):
+            grid.addWidget(widget, row, column)
+        self.reset()
+
+    def reset(self) -> None:
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(0)
+        self.detail.setText("Waiting")
+
+    def show(self, done: float, total: float, detail: str) -> None:
+        if self.stage == "download":
+            if total:
+                text = f"{human_size(done)} of {human_size(total)}"
+            else:
+                text = f"{human_size(done)}" if done else "Checking the Hugging Face cache…"
+        else:
+            text = f"{detail}: {int(done)} of {int(total)}" if detail and total > 1 else detail
+            text = text or ("Done" if total and done >= total else "Working…")
+        if total:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(int(1000 * min(1.0, done / total)))
+        else:
+            self.bar.setRange(0, 0)  # busy: the size is not known yet
+        self.detail.setText(text)
+
+    def complete(self, text: str = "Done") -> None:
+        self.bar.setRange(0, 1000)
+        self.bar.setValue(1000)
+        self.detail.setText(text)
+
+
+class FirstRunView(QWidget):
+    ready = Signal(str)  # the published export folder
+    stopped = Signal()  # cancelled by the user
+    settings_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.job = ExportJob(self)
+        self.last_failure: tuple[str, str, str] | None = None
+        self.model_id = ""
+        self.precision = "int8"
+        self.root = Path()
+
+        self.title = QLabel()
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.5)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.intro = QLabel()
+        self.intro.setWordWrap(True)
+        self.intro.setTextFormat(Qt.TextFormat.RichText)
+        self.message = QLabel()
+        self.message.setObjectName("firstRunMessage")
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setFrameShape(QFrame.Shape.StyledPanel)
+        self.message.setMargin(8)
+        self.message.setVisible(False)
+
+        grid = QGridLayout()
+        grid.setColumnStretch(1, 1)
+        self.rows = {stage: StageRow(grid, i, stage) for i, stage in enumerate(STAGE_TITLES)}
+
+        self.settings_button = QPushButton("Settings…")
+        self.settings_button.clicked.connect(self.settings_requested)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("start")
+        self.start_button.clicked.connect(self.start)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.settings_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.start_button)
+
+        box = QWidget()
+        box.setMaximumWidth(760)
+        layout = QVBoxLayout(box)
+        layout.addWidget(self.title)
+        layout.addWidget(self.intro)
+        layout.addSpacing(8)
+        layout.addLayout(grid)
+        layout.addWidget(self.message)
+        layout.addSpacing(8)
+        layout.addLayout(buttons)
+        outer = QHBoxLayout(self)
+        outer.addStretch(1)
+        outer.addWidget(box, 4)
+        outer.addStretch(1)
+
+        self.job.info.connect(self._info)
+        self.job.progress.connect(self._progress)
+        self.job.succeeded.connect(self._succeeded)
+        self.job.failed.connect(self._failed)
+        self.job.cancelled.connect(self._cancelled)
+        self._set_running(False)
+
+    # -- what the main window calls
+
+    def prepare(self, model_id: str, precision: str, root: Path, problem: str = "", reexport: bool = False) -> None:
+        """Show the view for a model; ``problem`` says why an existing export cannot be used."""
+        self.model_id, self.precision, self.root = model_id, precision, Path(root)
+        name = html.escape(display_name(model_id))
+        self.title.setText("Re-export the model" if problem or reexport else "Set up the model")
+        source = ("converts it" if Path(model_id).expanduser().is_dir()
+                  else "downloads it from the Hugging Face Hub (or takes it from its cache) and converts it")
+        self.intro.setText(
+            f"Before the first summary, Pegasus Desktop {source} for fast summaries on this "
+            f"computer's processor: <b>{name}</b>, {precision}. This happens once; after that, "
+            f"everything runs offline. The result goes to {html.escape(str(root))}."
+        )
+        self.rows["quantize"].title.setVisible(precision == "int8")
+        self.rows["quantize"].bar.setVisible(precision == "int8")
+        self.rows["quantize"].detail.setVisible(precision == "int8")
+        for row in self.rows.values():
+            row.reset()
+        self._show_message(problem)
+        self.start_button.setText("Re-export" if problem else "Start")
+
+    def is_running(self) -> bool:
+        return self.job.is_running()
+
+    @Slot()
+    def start(self) -> None:
+        if self.job.is_running():
+            return
+        for row in self.rows.values():
+            row.reset()
+        self._show_message("Checking free disk space…")
+        self._set_running(True)
+        self.job.start(self.model_id, self.precision, self.root)
+
+    @Slot()
+    def cancel(self) -> None:
+        self.job.cancel()
+
+    # -- the job's signals
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.settings_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+
+    def _show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.message.setVisible(bool(text))
+
+    @Slot(str)
+    def _info(self, text: str) -> None:
+        self._show_message(text)
+
+    @Slot(str, float, float, str)
+    def _progress(self, stage: str, done: float, total: float, detail: str) -> None:
+        if stage not in self.rows:
+            return
+        order = list(STAGE_TITLES)
+        for earlier in order[: order.index(stage)]:  # a stage that never reported was not needed
+            row = self.rows[earlier]
+            if row.bar.maximum() == 0 or row.bar.value() < 1000:
+                row.complete("Not needed" if row.detail.text() == "Waiting" else "Done")
+        self.rows[stage].show(done, total, detail)
+
+    @Slot(str)
+    def _succeeded(self, folder: str) -> None:
+        for row in self.rows.values():
+            if row.bar.value() < 1000:
+                row.complete()
+        self._show_message("Ready.")
+        self._set_running(False)
+        self.ready.emit(folder)
+
+    @Slot(str, str, str)
+    def _failed(self, kind: str, message: str, details: str) -> None:
+        self._set_running(False)
+        self.start_button.setText("Try again")
+        title = _FAILURE_TITLES.get(kind, "The model could not be prepared")
+        text = f"{title}. {message}"
+        if kind == "offline":
+            text += "\n\n" + offline_advice()
+        self.last_failure = (kind, text, details)
+        self._show_message(text + "\n\nNothing was kept. Fix the problem and try again.")
+        errors.show_error(self, title, text, details)
+
+    @Slot()
+    def _cancelled(self) -> None:
+        self._set_running(False)
+        self.start_button.setText("Try again")
+        for row in self.rows.values():
+            row.reset()
+        self._show_message("Cancelled. Nothing was kept: start again whenever you are ready.")
+        self.stopped.emit()

@@ -1,0 +1,410 @@
+"""The main window: a first-run page (prepare the model) and the summary page, menus, status line.
+
+It holds one ``EngineClient`` (the summarizer on its worker thread) for the whole session and
+reloads it only when the model, precision, threads or data folder change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSaveFile, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget
+
+from engine import Summary
+from engine.model_dir import MANIFEST, export_dir
+from engine.tokenizer import TextTokenizer
+from pegasus_desktop import __version__, errors
+from pegasus_desktop.documents import DocumentError, file_dialog_filter, read_document
+from pegasus_desktop.first_run import FirstRunView
+from pegasus_desktop.resources import APP_TITLE, config_dir, log_dir
+from pegasus_desktop.settings import Settings, save_settings
+from pegasus_desktop.summary_page import SummaryPage
+from pegasus_desktop.tasks import run_in_background
+from pegasus_desktop.worker import EngineClient, ModelInfo
+
+log = logging.getLogger(__name__)
+
+
+def model_name(model_id: str) -> str:
+    path = Path(model_id).expanduser()
+    return path.name if path.is_dir() else model_id
+
+
+def status_text(model_id: str, precision: str, summary: Summary | None = None) -> str:
+    parts = [model_name(model_id), precision]
+    if summary is not None:
+        parts += [f"{summary.input_tokens:,} input tokens", f"{summary.seconds:.1f} s",
+                  f"{summary.tokens_per_second:.1f} tokens/s"]
+    return " · ".join(parts)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings) -> None:
+        super().__init__()
+        self.setWindowTitle(APP_TITLE)
+        self.settings = settings
+        self.engine = EngineClient(self)
+        self.model: ModelInfo | None = None
+        self.tokenizer: TextTokenizer | None = None
+        self.request = 0  # the summary being written, 0 for none
+        self._build_actions()
+        self._build_menus()
+        self._build_widgets()
+        self._connect()
+        self._restore()
+        QTimer.singleShot(0, self.prepare_model)
+
+    # -- building
+
+    def _action(self, text: str, slot, shortcuts=(), tip: str = "") -> QAction:
+        action = QAction(text, self)
+        action.setShortcuts([QKeySequence(s) for s in shortcuts])
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work wherever the focus is
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action("&Open…", self.open_file, ["Ctrl+O"], "Open a text, web page, PDF or Word file")
+        self.save_action = self._action("&Save summary…", self.save_summary, ["Ctrl+S"], "Save the summary as text")
+        self.quit_action = self._action("&Quit", self.close, ["Ctrl+Q"])
+        self.copy_action = self._action("&Copy summary", self.copy_summary, ["Ctrl+Shift+C"])
+        self.settings_action = self._action("Se&ttings…", self.open_settings, ["Ctrl+,"])
+        self.summarize_action = self._action("&Summarize", self.summarize, ["Ctrl+Return", "Ctrl+Enter"])
+        self.cancel_action = self._action("&Cancel", self.cancel, ["Esc"], "Stop the summary being written")
+        self.log_action = self._action("Show &log folder", self.show_log_folder)
+        self.about_action = self._action("&About Pegasus Desktop", self.about)
+
+    def _build_menus(self) -> None:
+        menus = (
+            ("&File", (self.open_action, self.save_action, None, self.quit_action)),
+            ("&Edit", (self.copy_action, None, self.settings_action)),
+            ("&Summary", (self.summarize_action, self.cancel_action)),
+            ("&Help", (self.log_action, self.about_action)),
+        )
+        for title, actions in menus:
+            menu = self.menuBar().addMenu(title)
+            for action in actions:
+                menu.addSeparator() if action is None else menu.addAction(action)
+
+    def _build_widgets(self) -> None:
+        self.page = SummaryPage()
+        self.first_run = FirstRunView()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.page)
+        self.stack.addWidget(self.first_run)
+        self.setCentralWidget(self.stack)
+        self.status = QLabel("")
+        self.status.setObjectName("status")
+        self.statusBar().addWidget(self.status, 1)
+        self.count_timer = QTimer(self, singleShot=True, interval=250)
+        self.save_timer = QTimer(self, singleShot=True, interval=1500)
+
+    def _connect(self) -> None:
+        page = self.page
+        page.open_button.clicked.connect(self.open_file)
+        page.copy_button.clicked.connect(self.copy_summary)
+        page.save_button.clicked.connect(self.save_summary)
+        page.summarize_button.clicked.connect(self.summarize)
+        page.cancel_button.clicked.connect(self.cancel)
+        page.input.file_dropped.connect(self.open_path)
+        page.input.textChanged.connect(self.count_timer.start)
+        page.input.textChanged.connect(self.save_timer.start)
+        page.options.changed.connect(self.save_timer.start)
+        self.count_timer.timeout.connect(self.update_count)
+        self.save_timer.timeout.connect(self.save)
+        worker = self.engine.worker
+        worker.loaded.connect(self._loaded)
+        worker.load_failed.connect(self._load_failed)
+        worker.partial.connect(self._partial)
+        worker.finished.connect(self._finished)
+        worker.failed.connect(self._failed)
+        worker.cancelled.connect(self._cancelled)
+        self.first_run.ready.connect(self.load_model)
+        self.first_run.stopped.connect(self._first_run_stopped)
+        self.first_run.settings_requested.connect(self.open_settings)
+
+    def _restore(self) -> None:
+        s = self.settings
+        if not (s.geometry and self.restoreGeometry(QByteArray.fromBase64(s.geometry.encode()))):
+            self.resize(1100, 720)
+        if s.window_state:
+            self.page.splitter.restoreState(QByteArray.fromBase64(s.window_state.encode()))
+        self.page.input.setPlainText(s.last_input)
+        self._set_ready(False)
+
+    # -- the model
+
+    def export_folder(self) -> Path:
+        s = self.settings
+        return export_dir(s.model_id, s.precision, s.models_root_path())
+
+    @Slot()
+    def prepare_model(self) -> None:
+        """Load the chosen model's export, or show the first-run view when there is none."""
+        if (self.export_folder() / MANIFEST).is_file():
+            self.load_model()
+        else:
+            self.show_first_run()
+
+    def show_first_run(self, problem: str = "", reexport: bool = False) -> None:
+        s = self.settings
+        self.first_run.prepare(s.model_id, s.precision, s.models_root_path(), problem, reexport)
+        self.stack.setCurrentWidget(self.first_run)
+        self._set_ready(False)
+        self.status.setText(f"{model_name(s.model_id)} · {s.precision} · not set up yet")
+
+    @Slot()
+    def load_model(self) -> None:
+        s = self.settings
+        self.model = None
+        self._set_ready(False)
+        self.stack.setCurrentWidget(self.page)
+        self.status.setText(f"Loading {model_name(s.model_id)} ({s.precision})…")
+        self.engine.load(s.model_id, s.precision, s.models_root_path(), s.threads())
+
+    @Slot(object)
+    def _loaded(self, info: ModelInfo) -> None:
+        self.model = info
+        self.tokenizer = TextTokenizer(info.folder, int(info.generation_defaults.get("eos_token_id", 1)))
+        self.page.options.set_model(info.model_id, info.generation_defaults, info.max_input_tokens)
+        self.page.options.restore(self.settings.options)
+        self._set_ready(True)
+        self.status.setText(status_text(info.model_id, info.precision))
+        self.update_count()
+
+    @Slot(str, str)
+    def _load_failed(self, message: str, details: str) -> None:
+        self.show_first_run(problem=message)
+        errors.show_error(self, "The model could not be loaded", message, details)
+
+    @Slot()
+    def _first_run_stopped(self) -> None:
+        if (self.export_folder() / MANIFEST).is_file():  # a cancelled re-export: the old one stays
+            self.load_model()
+
+    def _set_ready(self, ready: bool) -> None:
+        self.summarize_action.setEnabled(ready and not self.request)
+        self.page.summarize_button.setEnabled(ready and not self.request)
+
+    def delete_export(self, folder: Path) -> None:
+        """Delete an export folder (unloading it first when it is the one in use)."""
+        if self.model is not None and Path(folder) == Path(self.model.folder):
+            self.cancel()
+            self.engine.unload_now()
+            self.model = None
+            self._set_ready(False)
+        shutil.rmtree(folder)
+        try:
+            Path(folder).parent.rmdir()  # the model's folder, when no other precision is left
+        except OSError:
+            pass
+
+    # -- summarizing
+
+    @Slot()
+    def summarize(self) -> None:
+        if self.model is None or self.request:
+            return
+        text = self.page.input.toPlainText()
+        if not text.strip():
+            self.statusBar().showMessage("Paste or open an article first.", 5000)
+            return
+        self.page.output.clear()
+        self.page.summary_note.setText("")
+        self.page.set_busy(True)
+        self.cancel_action.setEnabled(True)
+        self.summarize_action.setEnabled(False)
+        self.status.setText(f"{status_text(self.model.model_id, self.model.precision)} · summarizing…")
+        self.request = self.engine.summarize(text, self.page.options.options())
+
+    @Slot()
+    def cancel(self) -> None:
+        if self.request:
+            self.engine.cancel()
+
+    def _done(self) -> None:
+        self.request = 0
+        self.page.set_busy(False)
+        self.cancel_action.setEnabled(False)
+        self._set_ready(self.model is not None)
+
+    @Slot(int, str)
+    def _partial(self, request: int, text: str) -> None:
+        if request == self.request:
+            self.page.output.setPlainText(text)
+
+    @Slot(int, object)
+    def _finished(self, request: int, summary: Summary) -> None:
+        if request != self.request:
+            return
+        self._done()
+        self.page.output.setPlainText(summary.text)
+        if summary.truncated and self.model is not None:
+            self.page.summary_note.setText(
+                f"Only the first {self.model.max_input_tokens:,} of {summary.input_tokens:,} tokens were read.")
+        self.status.setText(status_text(self.model.model_id, self.model.precision, summary))
+
+    @Slot(int)
+    def _cancelled(self, request: int) -> None:
+        if request != self.request:
+            return
+        self._done()
+        self.page.summary_note.setText("Cancelled: this is the summary so far.")
+        self.status.setText(f"{status_text(self.model.model_id, self.model.precision)} · cancelled")
+
+    @Slot(int, str, str)
+    def _failed(self, request: int, message: str, details: str) -> None:
+        if request != self.request:
+            return
+        self._done()
+        errors.show_error(self, "No summary", message, details)
+
+    @Slot()
+    def update_count(self) -> None:
+        text = self.page.input.toPlainText()
+        words = len(text.split())
+        if self.tokenizer is None or self.model is None:
+            self.page.count.setText(f"{words:,} words")
+            return
+        tokens = len(self.tokenizer.encode(text)) if text.strip() else 0
+        limit = self.model.max_input_tokens
+        message = f"{words:,} words · {tokens:,} tokens"
+        if tokens > limit:
+            kept = int(words * limit / tokens)
+            message = (f"⚠ {message}: longer than the {limit:,} tokens this model reads. Only the "
+                       f"first {limit:,} tokens (about the first {kept:,} words) will be summarized; "
+                       f"the rest is ignored.")
+        self.page.count.setText(message)
+
+    # -- files and clipboard
+
+    @Slot()
+    def open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an article", self.settings.last_folder, file_dialog_filter())
+        if path:
+            self.open_path(Path(path))
+
+    @Slot(Path)
+    def open_path(self, path: Path) -> None:
+        self.statusBar().showMessage(f"Reading {path.name}…")
+        run_in_background(lambda: (path, read_document(path)), self._opened, self._open_failed)
+
+    @Slot(object)
+    def _opened(self, result: tuple[Path, str]) -> None:
+        path, text = result
+        self.page.input.setPlainText(text)
+        self.settings.last_folder = str(path.parent)
+        self.statusBar().showMessage(f"Opened {path.name}.", 5000)
+
+    @Slot(object, str)
+    def _open_failed(self, error: Exception, details: str) -> None:
+        self.statusBar().clearMessage()
+        if isinstance(error, DocumentError):
+            errors.show_error(self, "Cannot open the file", f"{error}\n\nThe text already in the box was kept.")
+        else:
+            errors.show_error(self, "Cannot open the file", f"Reading the file failed: {error}", details)
+
+    @Slot()
+    def copy_summary(self) -> None:
+        text = self.page.output.toPlainText()
+        if text:
+            QGuiApplication.clipboard().setText(text)
+            self.statusBar().showMessage("Summary copied.", 3000)
+
+    @Slot()
+    def save_summary(self) -> None:
+        text = self.page.output.toPlainText()
+        if not text:
+            return
+        start = str(Path(self.settings.last_folder or Path.home()) / "summary.txt")
+        path, _ = QFileDialog.getSaveFileName(self, "Save the summary", start, "Text (*.txt);;Markdown (*.md)")
+        if path:
+            self.write_summary(Path(path), text)
+
+    def write_summary(self, path: Path, text: str) -> bool:
+        """Write atomically with QSaveFile: a failed save leaves any older file as it was."""
+        if path.suffix.lower() not in (".txt", ".md"):
+            path = path.with_name(path.name + ".txt")
+        file = QSaveFile(str(path))
+        ok = file.open(QSaveFile.OpenModeFlag.WriteOnly)
+        if ok:
+            file.write(QByteArray((text.rstrip() + "\n").encode("utf-8")))
+            ok = file.commit()
+        else:
+            file.cancelWriting()
+        if not ok:
+            errors.show_error(self, "Not saved", f"The summary could not be saved to {path}: {file.errorString()}.")
+            return False
+        self.settings.last_folder = str(path.parent)
+        self.statusBar().showMessage(f"Saved {path.name}.", 5000)
+        return True
+
+    # -- settings, help, closing
+
+    @Slot()
+    def open_settings(self) -> None:
+        from pegasus_desktop.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self.delete_export, self)
+        reexport = []
+        dialog.reexport_requested.connect(lambda: reexport.append(True))
+        if dialog.exec() == SettingsDialog.DialogCode.Accepted:
+            self.apply_settings(dialog.result_settings(), reexport=bool(reexport))
+        elif self.model is None and not self.first_run.is_running():
+            self.prepare_model()
+
+    def apply_settings(self, new: Settings, reexport: bool = False) -> None:
+        keys = ("model_id", "precision", "n_threads", "models_root")
+        changed = any(getattr(new, k) != getattr(self.settings, k) for k in keys)
+        self.settings = dataclasses.replace(self.settings, **{k: getattr(new, k) for k in keys})
+        self.save()
+        if self.first_run.is_running():
+            self.first_run.cancel()
+        if reexport:
+            self.cancel()
+            self.engine.unload_now()
+            self.model = None
+            self.show_first_run(reexport=True)
+            self.first_run.start()
+        elif changed or self.model is None:
+            self.cancel()
+            self.prepare_model()
+
+    @Slot()
+    def show_log_folder(self) -> None:
+        log_dir().mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
+
+    @Slot()
+    def about(self) -> None:
+        QMessageBox.about(
+            self, f"About {APP_TITLE}",
+            f"<b>{APP_TITLE}</b> {__version__}<br>Offline summaries with Pegasus on this computer's "
+            f"processor.<br><br>Models: {self.settings.models_root_path()}<br>Settings: {config_dir()}"
+            f"<br>Logs: {log_dir()}",
+        )
+
+    @Slot()
+    def save(self) -> None:
+        s = self.settings
+        s.geometry = bytes(self.saveGeometry().toBase64()).decode()
+        s.window_state = bytes(self.page.splitter.saveState().toBase64()).decode()
+        s.last_input = self.page.input.toPlainText()
+        if self.model is not None:
+            s.options = self.page.options.state()
+        try:
+            save_settings(s)
+        except OSError as e:
+            log.warning("settings not saved: %s", e)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+        self.save()
+        self.first_run.cancel()
+        self.engine.shutdown()
+        event.accept()

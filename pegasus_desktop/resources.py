@@ -1,0 +1,63 @@
+"""Where the app's files are: bundled resources (also in a frozen build) and the user's folders.
+
+Resources live in ``resources/`` at the top of the repository; a PyInstaller build puts them in
+``sys._MEIPASS/resources``. User folders come from platformdirs and honour the XDG variables.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import platformdirs
+
+from engine.model_dir import APP_NAME
+
+APP_TITLE = "Pegasus Desktop"
+
+
+def resource_path(name: str) -> Path:
+    """The path of a bundled resource file (it may not exist in a bare pip install)."""
+    frozen_base = getattr(sys, "_MEIPASS", None)
+    base = Path(frozen_base) if frozen_base else Path(__file__).resolve().parent.parent
+    return base / "resources" / name
+
+
+def config_dir() -> Path:
+    """Settings: ``~/.config/pegasus-desktop`` on Linux."""
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def log_dir() -> Path:
+    """Logs: ``~/.local/state/pegasus-desktop/log`` on Linux."""
+    return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache that downloads go to (HF_HOME / HF_HUB_CACHE honoured)."""
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def folder_size(folder: Path) -> int:
+    """Bytes used by every file under ``folder`` (0 when it does not exist)."""
+    if not folder.is_dir():
+        return 0
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def human_size(n: float) -> str:
+    """``1234567`` -> ``"1.2 MB"`` (decimal units, as file managers show them)."""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit in ("bytes", "KB") else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

@@ -1,0 +1,333 @@
+"""Settings (Ctrl+,): the model, the Hugging Face token, precision, threads, and the exports on disk.
+
+The dialog edits a copy of ``Settings``; the main window applies it (and reloads the engine when
+the model, precision, threads or data folder changed). The token goes to huggingface_hub's own
+store through ``login``/``logout``, never into the settings file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox,
+    QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QRadioButton, QSpinBox, QTabWidget,
+    QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+)
+
+from engine.model_dir import MANIFEST, default_models_root
+from pegasus_desktop import errors
+from pegasus_desktop.resources import folder_size, human_size
+from pegasus_desktop.settings import CURATED_MODELS, Settings
+from pegasus_desktop.tasks import run_in_background
+
+log = logging.getLogger(__name__)
+
+
+def list_exports(root: Path) -> list[tuple[Path, str, str, int]]:
+    """(folder, source model id, precision, bytes) for every export under ``root``."""
+    found = []
+    for manifest in sorted(root.glob(f"*/*/{MANIFEST}")):
+        folder = manifest.parent
+        try:
+            source = json.loads(manifest.read_text()).get("source", {}).get("model_id") or folder.parent.name
+        except (OSError, ValueError, AttributeError):
+            source = folder.parent.name
+        found.append((folder, str(source), folder.name, folder_size(folder)))
+    return found
+
+
+def _token_hint() -> str:
+    from huggingface_hub import get_token
+
+    token = get_token()
+    return f"A token is saved (…{token[-4:]})." if token else "No token is saved."
+
+
+class SettingsDialog(QDialog):
+    reexport_requested = Signal()
+
+    def __init__(self, settings: Settings, delete_export: Callable[[Path], None], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.settings = dataclasses.replace(settings)
+        self.delete_export = delete_export
+        tabs = QTabWidget()
+        tabs.addTab(self._model_tab(), "Model")
+        tabs.addTab(self._storage_tab(), "Storage")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(buttons)
+        self._show_model(settings.model_id)
+        self.resize(640, 560)
+
+    # -- the Model tab
+
+    def _model_tab(self) -> QWidget:
+        self.source = QButtonGroup(self)
+        self.curated_radio = QRadioButton("Recommended model:")
+        self.hub_radio = QRadioButton("Another Hugging Face model:")
+        self.folder_radio = QRadioButton("Local checkpoint folder:")
+        for button in (self.curated_radio, self.hub_radio, self.folder_radio):
+            self.source.addButton(button)
+        self.curated = QTreeWidget()
+        self.curated.setHeaderLabels(["Model", "What it is for"])
+        self.curated.setRootIsDecorated(False)
+        for model_id, description in CURATED_MODELS:
+            QTreeWidgetItem(self.curated, [model_id, description])
+        self.curated.resizeColumnToContents(0)
+        self.curated.itemSelectionChanged.connect(lambda: self.curated_radio.setChecked(True))
+        self.hub_id = QLineEdit()
+        self.hub_id.setPlaceholderText("owner/name, e.g. google/pegasus-billsum")
+        self.hub_id.textEdited.connect(lambda: self.hub_radio.setChecked(True))
+        self.folder = QLineEdit()
+        self.folder.setPlaceholderText("A folder with config.json, the weights and the tokenizer")
+        self.folder.textEdited.connect(lambda: self.folder_radio.setChecked(True))
+        browse = QPushButton("Folder…")
+        browse.clicked.connect(self._browse_checkpoint)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(browse)
+
+        model_box = QGroupBox("Model")
+        model_layout = QVBoxLayout(model_box)
+        model_layout.addWidget(self.curated_radio)
+        model_layout.addWidget(self.curated)
+        model_layout.addWidget(self.hub_radio)
+        model_layout.addWidget(self.hub_id)
+        model_layout.addWidget(self.folder_radio)
+        model_layout.addLayout(folder_row)
+
+        self.token_status = QLabel(_token_hint())
+        self.token = QLineEdit()
+        self.token.setEchoMode(QLineEdit.EchoMode.Password)
+        self.token.setPlaceholderText("hf_… (for private or gated models)")
+        save_token = QPushButton("Save token")
+        save_token.clicked.connect(self._save_token)
+        remove_token = QPushButton("Remove token")
+        remove_token.clicked.connect(self._remove_token)
+        token_row = QHBoxLayout()
+        token_row.addWidget(self.token, 1)
+        token_row.addWidget(save_token)
+        token_row.addWidget(remove_token)
+        token_box = QGroupBox("Hugging Face access token")
+        token_layout = QVBoxLayout(token_box)
+        token_layout.addLayout(token_row)
+        token_layout.addWidget(self.token_status)
+
+        self.precision = QComboBox()
+        self.precision.addItem("int8: smaller and faster (recommended)", "int8")
+        self.precision.addItem("fp32: exact, four times larger", "fp32")
+        self.precision.setCurrentIndex(max(0, self.precision.findData(self.settings.precision)))
+        self.threads = QSpinBox()
+        self.threads.setRange(0, max(1, os.cpu_count() or 1))
+        self.threads.setSpecialValueText("Automatic")
+        self.threads.setValue(self.settings.n_threads)
+        reexport = QPushButton("Re-export this model…")
+        reexport.setToolTip("Convert the current model again, replacing its export")
+        reexport.clicked.connect(self._reexport)
+        form = QFormLayout()
+        form.addRow("Precision:", self.precision)
+        form.addRow("CPU threads:", self.threads)
+        form.addRow("", reexport)
+
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(model_box, 1)
+        layout.addWidget(token_box)
+        layout.addLayout(form)
+        return tab
+
+    def _show_model(self, model_id: str) -> None:
+        curated = [m for m, _ in CURATED_MODELS]
+        if model_id in curated:
+            self.curated.setCurrentItem(self.curated.topLevelItem(curated.index(model_id)))
+            self.curated_radio.setChecked(True)
+        elif Path(model_id).expanduser().is_dir():
+            self.folder.setText(model_id)
+            self.folder_radio.setChecked(True)
+        else:
+            self.hub_id.setText(model_id)
+            self.hub_radio.setChecked(True)
+
+    def chosen_model(self) -> str:
+        if self.folder_radio.isChecked():
+            text = self.folder.text().strip()
+            return str(Path(text).expanduser().resolve()) if text else ""
+        if self.hub_radio.isChecked():
+            return self.hub_id.text().strip()
+        item = self.curated.currentItem()
+        return item.text(0) if item else self.settings.model_id
+
+    @Slot()
+    def _browse_checkpoint(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a checkpoint folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+            self.folder_radio.setChecked(True)
+
+    @Slot()
+    def _save_token(self) -> None:
+        token = self.token.text().strip()
+        if not token:
+            return
+        from huggingface_hub import login
+
+        self.token_status.setText("Checking the token with the Hugging Face Hub…")
+        run_in_background(lambda: login(token=token, add_to_git_credential=False),
+                          self._token_saved, self._token_failed)
+
+    @Slot(object)
+    def _token_saved(self, _result) -> None:
+        self.token.clear()
+        self.token_status.setText(_token_hint())
+
+    @Slot(object, str)
+    def _token_failed(self, error: Exception, details: str) -> None:
+        self.token_status.setText(_token_hint())
+        errors.show_error(
+            self, "Token not saved",
+            f"The token could not be checked with the Hugging Face Hub, so it was not saved: {error}. "
+            f"Check that it is a valid access token and that this computer is online.", details,
+        )
+
+    @Slot()
+    def _remove_token(self) -> None:
+        from huggingface_hub import logout
+
+        try:
+            logout()
+        except (OSError, ValueError) as e:
+            errors.show_error(self, "Token not removed", str(e))
+        self.token_status.setText(_token_hint())
+
+    @Slot()
+    def _reexport(self) -> None:
+        if self.accept_if_valid():
+            self.reexport_requested.emit()
+
+    # -- the Storage tab
+
+    def _storage_tab(self) -> QWidget:
+        self.root_label = QLabel()
+        self.root_label.setObjectName("dataFolder")
+        self.root_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.root_label.setWordWrap(True)
+        self.size_label = QLabel()
+        open_button = QPushButton("Open folder")
+        open_button.clicked.connect(self._open_root)
+        change = QPushButton("Change…")
+        change.clicked.connect(self._change_root)
+        default = QPushButton("Use default")
+        default.clicked.connect(lambda: self._set_root(""))
+        row = QHBoxLayout()
+        row.addWidget(open_button)
+        row.addWidget(change)
+        row.addWidget(default)
+        row.addStretch(1)
+        self.exports = QTreeWidget()
+        self.exports.setHeaderLabels(["Model", "Precision", "Size"])
+        self.exports.setRootIsDecorated(False)
+        delete = QPushButton("Delete…")
+        delete.setObjectName("deleteExport")
+        delete.clicked.connect(self._delete_selected)
+        tab = QWidget()
+        layout = QVBoxLayout(tab)
+        layout.addWidget(QLabel("Exported models are stored in:"))
+        layout.addWidget(self.root_label)
+        layout.addWidget(self.size_label)
+        layout.addLayout(row)
+        layout.addSpacing(8)
+        layout.addWidget(QLabel("Exported models:"))
+        layout.addWidget(self.exports, 1)
+        layout.addWidget(delete, 0, Qt.AlignmentFlag.AlignRight)
+        self._refresh_storage()
+        return tab
+
+    def models_root(self) -> Path:
+        return self.settings.models_root_path()
+
+    def _refresh_storage(self) -> None:
+        root = self.models_root()
+        self.root_label.setText(str(root) + ("" if self.settings.models_root else " (default)"))
+        self.size_label.setText(f"Using {human_size(folder_size(root))}.")
+        self.exports.clear()
+        for folder, source, precision, size in list_exports(root):
+            item = QTreeWidgetItem(self.exports, [source, precision, human_size(size)])
+            item.setData(0, Qt.ItemDataRole.UserRole, str(folder))
+        for column in range(3):
+            self.exports.resizeColumnToContents(column)
+
+    def _set_root(self, root: str) -> None:
+        self.settings.models_root = "" if root and Path(root) == default_models_root() else root
+        self._refresh_storage()
+
+    @Slot()
+    def _change_root(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Store exported models in", str(self.models_root()))
+        if folder:
+            self._set_root(folder)
+
+    @Slot()
+    def _open_root(self) -> None:
+        root = self.models_root()
+        root.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(root)))
+
+    @Slot()
+    def _delete_selected(self) -> None:
+        item = self.exports.currentItem()
+        if item is None:
+            return
+        folder = Path(item.data(0, Qt.ItemDataRole.UserRole))
+        answer = QMessageBox.question(
+            self, "Delete the export?",
+            f"Delete the {item.text(1)} export of {item.text(0)} ({item.text(2)})?\n\n{folder}\n\n"
+            f"It can be made again later (which may download the model again).",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+        try:
+            self.delete_export(folder)
+        except OSError as e:
+            errors.show_error(self, "Not deleted", f"{folder} could not be deleted: {e}")
+        self._refresh_storage()
+
+    # -- result
+
+    def accept_if_valid(self) -> bool:
+        model_id = self.chosen_model()
+        problem = ""
+        if not model_id:
+            problem = "Choose a model: pick one from the list, type a Hugging Face id, or choose a folder."
+        elif self.folder_radio.isChecked():
+            folder = Path(model_id).expanduser()
+            if not folder.is_dir():
+                problem = f"{folder} is not a folder."
+            elif not (folder / "config.json").is_file():
+                problem = f"{folder} is not a model checkpoint: it has no config.json."
+        if problem:
+            errors.show_error(self, "Check the model", problem)
+            return False
+        self.settings.model_id = model_id
+        self.settings.precision = self.precision.currentData()
+        self.settings.n_threads = self.threads.value()
+        super().accept()
+        return True
+
+    def accept(self) -> None:
+        self.accept_if_valid()
+
+    def result_settings(self) -> Settings:
+        return self.settings

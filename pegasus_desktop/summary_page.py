@@ -1,0 +1,146 @@
+"""The main page: the article (paste, open, drop) on the left, the summary on the right, the
+options and Summarize / Cancel underneath. Widgets only; ``MainWindow`` drives them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from pegasus_desktop.documents import SUPPORTED_SUFFIXES
+from pegasus_desktop.options_panel import OptionsPanel
+
+
+def dropped_file(mime) -> Path | None:
+    """The first local file of a drag, if it is one we read."""
+    for url in mime.urls() if mime.hasUrls() else ():
+        if url.isLocalFile():
+            return Path(url.toLocalFile())
+    return None
+
+
+class InputEdit(QPlainTextEdit):
+    """A plain-text box that also takes dropped files (it reports them instead of their path)."""
+
+    file_dropped = Signal(Path)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+        if dropped_file(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802
+        if dropped_file(event.mimeData()) is not None:
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        path = dropped_file(event.mimeData())
+        if path is None:
+            super().dropEvent(event)
+            return
+        event.acceptProposedAction()
+        self.file_dropped.emit(path)
+
+
+def _heading(text: str) -> QLabel:
+    label = QLabel(text)
+    font = label.font()
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+class SummaryPage(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # The article
+        self.input = InputEdit()
+        self.input.setObjectName("input")
+        self.input.setPlaceholderText(
+            "Paste an article here, or open a file (Ctrl+O) or drop one here: "
+            + ", ".join(SUPPORTED_SUFFIXES)
+        )
+        self.open_button = QPushButton("Open…")
+        self.count = QLabel("")
+        self.count.setObjectName("count")
+        self.count.setWordWrap(True)
+        left_top = QHBoxLayout()
+        left_top.addWidget(_heading("Article"))
+        left_top.addStretch(1)
+        left_top.addWidget(self.open_button)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(left_top)
+        left_layout.addWidget(self.input, 1)
+        left_layout.addWidget(self.count)
+
+        # The summary
+        self.output = QPlainTextEdit()
+        self.output.setObjectName("output")
+        self.output.setReadOnly(True)
+        self.output.setPlaceholderText("The summary appears here as it is written.")
+        font = QFont(self.output.font())
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        self.output.setFont(font)
+        self.copy_button = QPushButton("Copy")
+        self.save_button = QPushButton("Save…")
+        right_top = QHBoxLayout()
+        right_top.addWidget(_heading("Summary"))
+        right_top.addStretch(1)
+        right_top.addWidget(self.copy_button)
+        right_top.addWidget(self.save_button)
+        self.summary_note = QLabel("")
+        self.summary_note.setObjectName("summaryNote")
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addLayout(right_top)
+        right_layout.addWidget(self.output, 1)
+        right_layout.addWidget(self.summary_note)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+
+        # Options and the two buttons
+        self.options = OptionsPanel()
+        self.cancel_button = QPushButton("Cancel")
+        self.summarize_button = QPushButton("Summarize")
+        self.summarize_button.setObjectName("summarize")
+        self.summarize_button.setDefault(True)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.options, 1)
+        buttons = QVBoxLayout()
+        row = QHBoxLayout()
+        row.addWidget(self.cancel_button)
+        row.addWidget(self.summarize_button)
+        buttons.addLayout(row)
+        buttons.addStretch(1)
+        bottom.addLayout(buttons)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.splitter, 1)
+        layout.addLayout(bottom)
+        self.set_busy(False)
+
+    def set_busy(self, busy: bool) -> None:
+        self.summarize_button.setEnabled(not busy)
+        self.cancel_button.setEnabled(busy)
+        self.options.setEnabled(not busy)

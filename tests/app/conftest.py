@@ -1,0 +1,104 @@
+"""Fixtures for the desktop app: offscreen Qt, per-test settings/data/log dirs, recorded error
+dialogs, and exports of the fixture model made once per session."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+FIXTURE_MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-pegasus"
+
+
+@pytest.fixture(scope="session")
+def app_checkpoint(tmp_path_factory) -> Path:
+    """The trained fixture model (a random tiny one until it is committed)."""
+    if (FIXTURE_MODEL / "model.safetensors").is_file():
+        return FIXTURE_MODEL
+    from builders import random_model, save_checkpoint
+
+    return save_checkpoint(random_model(seed=5, eos_bias=-4.0), tmp_path_factory.mktemp("app-ckpt") / "tiny-pegasus")
+
+
+@pytest.fixture(scope="session")
+def app_exports(tmp_path_factory, app_checkpoint) -> Path:
+    """A models root with the checkpoint's int8 and fp32 exports (read-only for the tests)."""
+    from engine.export.pipeline import export
+
+    root = tmp_path_factory.mktemp("app-models")
+    export(str(app_checkpoint), root, precision="int8")
+    export(str(app_checkpoint), root, precision="fp32")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def user_dirs(tmp_path, monkeypatch) -> Path:
+    """Every test gets its own config, data, state (logs) and cache dirs."""
+    home = tmp_path / "home"
+    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        monkeypatch.setenv(var, str(home / var.lower()))
+    return home
+
+
+@pytest.fixture(autouse=True)
+def shown_errors(monkeypatch) -> list[tuple[str, str, str]]:
+    """Error dialogs are recorded instead of shown (a modal dialog would block the test)."""
+    from pegasus_desktop import errors
+
+    shown: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(errors, "show_error", lambda parent, title, message, details="": shown.append(
+        (title, message, details)))
+    return shown
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """make_window(settings) -> a shown MainWindow; closed (worker thread stopped) at teardown."""
+    from pegasus_desktop.main_window import MainWindow
+
+    windows = []
+
+    def make(settings):
+        window = MainWindow(settings)
+        qtbot.addWidget(window)
+        window.show()
+        windows.append(window)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+
+
+@pytest.fixture
+def settings_for(app_checkpoint, app_exports):
+    """Settings that use the fixture model's session exports."""
+    from pegasus_desktop.settings import Settings
+
+    def make(**overrides):
+        return Settings(model_id=str(app_checkpoint), models_root=str(app_exports), **overrides)
+
+    return make
+
+
+@pytest.fixture
+def loaded_window(qtbot, make_window, settings_for):
+    """A window with the fixture model loaded and ready to summarize."""
+    window = make_window(settings_for())
+    qtbot.waitUntil(lambda: window.model is not None, timeout=20_000)
+    return window
+
+
+@pytest.fixture
+def article(app_checkpoint) -> str:
+    """A held-out article of the fixture task (or words the random model's tokenizer knows)."""
+    heldout = app_checkpoint / "heldout.jsonl"
+    if heldout.is_file():
+        import json
+
+        return json.loads(heldout.read_text().splitlines()[0])["article"]
+    return " ".join(f"w{i}" for i in range(3, 40))

@@ -1,0 +1,217 @@
+"""The main window with the fixture model: summarize, stream, cancel, stay responsive, files."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDropEvent, QGuiApplication, QKeySequence
+
+from engine import GenerationOptions, Summarizer
+from test_app_documents import make_docx, make_pdf
+
+
+def slow_down(window, monkeypatch, seconds_per_step=0.03):
+    """Make each decoder step of the window's summarizer take a while, as on a slow CPU."""
+    summarizer = window.engine.worker.summarizer
+    real = summarizer.summarize
+
+    def slow(text, options=None, *, on_text=None, should_stop=None):
+        def on_text_slowly(best):
+            on_text(best)
+            time.sleep(seconds_per_step)
+
+        return real(text, options, on_text=on_text_slowly, should_stop=should_stop)
+
+    monkeypatch.setattr(summarizer, "summarize", slow)
+
+
+def long_options(window):
+    """Force a long summary: the minimum length close to what the model can generate."""
+    panel = window.page.options
+    limit = window.model.max_input_tokens
+    panel.beams.setValue(1)
+    panel.max_length.setValue(min(limit, 60))
+    panel.min_length.setValue(min(limit, 60) - 2)
+
+
+def test_paste_and_summarize_matches_the_engine(qtbot, loaded_window, app_checkpoint, app_exports, article):
+    window = loaded_window
+    window.page.input.setPlainText(article)
+    with qtbot.waitSignal(window.engine.worker.finished, timeout=30_000):
+        qtbot.mouseClick(window.page.summarize_button, Qt.MouseButton.LeftButton)
+    options = window.page.options.options()
+    expected = Summarizer.load(str(app_checkpoint), precision="int8", root=app_exports).summarize(article, options)
+    assert window.page.output.toPlainText() == expected.text
+    assert expected.text.strip()
+    status = window.status.text()
+    assert app_checkpoint.name in status and "int8" in status
+    assert f"{expected.input_tokens:,} input tokens" in status and "tokens/s" in status
+    assert window.page.summarize_button.isEnabled() and not window.page.cancel_button.isEnabled()
+
+
+def test_options_come_from_the_model_generation_config(loaded_window):
+    defaults = loaded_window.model.generation_defaults
+    panel = loaded_window.page.options
+    assert panel.beams.value() == int(defaults.get("num_beams") or 1)
+    assert panel.length() == "medium"
+    assert (panel.min_length.value(), panel.max_length.value()) == (
+        int(defaults.get("min_length") or 0), int(defaults.get("max_length") or 20))
+    panel._button("short").click()
+    assert panel.length() == "short" and panel.max_length.value() < int(defaults.get("max_length") or 20)
+    panel.max_length.setValue(panel.max_length.value() + 1)
+    assert panel.length() == "custom"
+    panel.reset_to_defaults()
+    assert panel.length() == "medium"
+
+
+def test_streaming_updates_arrive_before_the_end(qtbot, loaded_window, article):
+    window = loaded_window
+    long_options(window)
+    partials: list[str] = []
+    window.engine.worker.partial.connect(lambda request, text: partials.append(text))
+    window.page.input.setPlainText(article)
+    with qtbot.waitSignal(window.engine.worker.finished, timeout=30_000) as finished:
+        window.summarize_action.trigger()
+    summary = finished.args[1]
+    assert len(partials) >= summary.new_tokens - 1 >= 3
+    assert len(set(partials)) >= 3  # the text grows step by step
+    assert partials[-1] == summary.text == window.page.output.toPlainText()
+
+
+def test_cancel_stops_within_a_step_and_keeps_the_text_so_far(qtbot, loaded_window, article, monkeypatch):
+    window = loaded_window
+    long_options(window)
+    slow_down(window, monkeypatch)
+    partials: list[str] = []
+    window.engine.worker.partial.connect(lambda request, text: partials.append(text))
+    window.page.input.setPlainText(article)
+    window.summarize()
+    qtbot.waitUntil(lambda: len(partials) >= 3, timeout=10_000)
+    assert window.cancel_action.isEnabled()
+    with qtbot.waitSignal(window.engine.worker.cancelled, timeout=2_000):
+        qtbot.keyClick(window.page.input, Qt.Key.Key_Escape)
+    steps_at_cancel = len(partials)
+    qtbot.wait(200)
+    assert len(partials) <= steps_at_cancel + 1
+    assert len(partials) < 50
+    assert "Cancelled" in window.page.summary_note.text() and "cancelled" in window.status.text()
+    assert window.page.output.toPlainText() == partials[-1]
+    assert window.page.summarize_button.isEnabled()
+
+
+def test_window_stays_responsive_while_summarizing(qtbot, loaded_window, article, monkeypatch):
+    window = loaded_window
+    long_options(window)
+    slow_down(window, monkeypatch, seconds_per_step=0.02)
+    ticks = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    window.page.input.setPlainText(article)
+    timer.start()
+    start = time.perf_counter()
+    with qtbot.waitSignal(window.engine.worker.finished, timeout=30_000):
+        window.summarize()
+    elapsed = time.perf_counter() - start
+    timer.stop()
+    assert elapsed > 0.5
+    assert len(ticks) >= 0.3 * elapsed / 0.010  # the event loop kept running
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 0.25
+
+
+def test_summarize_shortcut_and_menus_list_shortcuts(loaded_window):
+    window = loaded_window
+    assert QKeySequence("Ctrl+Return") in window.summarize_action.shortcuts()
+    assert window.cancel_action.shortcut() == QKeySequence("Esc")
+    assert window.settings_action.shortcut() == QKeySequence("Ctrl+,")
+    assert window.open_action.shortcut() == QKeySequence("Ctrl+O")
+    menu_actions = {a.text() for menu in window.menuBar().findChildren(type(window.menuBar().addMenu("x")))
+                    for a in menu.actions()}
+    assert {"&Summarize", "&Cancel", "Se&ttings…", "&Open…", "Show &log folder"} <= menu_actions
+
+
+def test_empty_input_does_not_start(loaded_window):
+    loaded_window.page.input.setPlainText("   ")
+    loaded_window.summarize()
+    assert loaded_window.request == 0
+
+
+def test_word_and_token_count_warns_over_the_limit(qtbot, loaded_window, article):
+    window = loaded_window
+    window.page.input.setPlainText(article)
+    tokens = window.tokenizer.encode(article)
+    expected = f"{len(article.split()):,} words · {len(tokens):,} tokens"
+    qtbot.waitUntil(lambda: window.page.count.text() == expected)
+    long_text = " ".join([article] * (window.model.max_input_tokens // max(1, len(tokens)) + 2))
+    window.page.input.setPlainText(long_text)
+    qtbot.waitUntil(lambda: "⚠" in window.page.count.text())
+    assert f"Only the first {window.model.max_input_tokens:,} tokens" in window.page.count.text()
+
+
+@pytest.mark.parametrize("name", ["utf8.txt", "utf16.txt", "latin1.txt", "notes.md", "page.html", "page.htm",
+                                  "report.pdf", "memo.docx"])
+def test_open_each_file_type(qtbot, loaded_window, tmp_path, name):
+    sentence = "The new bridge opened in Lisbon on Monday after five years of work."
+    path = tmp_path / name
+    if name == "utf8.txt":
+        path.write_text(sentence, encoding="utf-8")
+    elif name == "utf16.txt":
+        path.write_text(sentence, encoding="utf-16")
+    elif name == "latin1.txt":
+        path.write_bytes(sentence.replace("Lisbon", "Lisboa, café").encode("latin-1"))
+        sentence = sentence.replace("Lisbon", "Lisboa, café")
+    elif name == "notes.md":
+        path.write_text(f"# News\n\n{sentence}", encoding="utf-8")
+    elif name.startswith("page"):
+        path.write_text(f"<html><body><h1>News</h1><p>{sentence}</p><script>x()</script></body></html>")
+    elif name == "report.pdf":
+        make_pdf(path, [sentence])
+    else:
+        make_docx(path, [sentence])
+    loaded_window.open_path(path)
+    qtbot.waitUntil(lambda: sentence in loaded_window.page.input.toPlainText(), timeout=10_000)
+    assert "<" not in loaded_window.page.input.toPlainText() and "#" not in loaded_window.page.input.toPlainText()
+
+
+def test_binary_file_error_keeps_the_text(qtbot, loaded_window, tmp_path, shown_errors):
+    loaded_window.page.input.setPlainText("My own text.")
+    path = tmp_path / "archive.txt"
+    path.write_bytes(bytes(range(256)) * 20)
+    loaded_window.open_path(path)
+    qtbot.waitUntil(lambda: bool(shown_errors), timeout=10_000)
+    title, message, _ = shown_errors[0]
+    assert title == "Cannot open the file" and "does not look like text" in message and "kept" in message
+    assert loaded_window.page.input.toPlainText() == "My own text."
+
+
+def test_drop_a_file(qtbot, loaded_window, tmp_path):
+    path = tmp_path / "dropped.txt"
+    path.write_text("Dropped article text.", encoding="utf-8")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    loaded_window.page.input.dropEvent(event)
+    qtbot.waitUntil(lambda: loaded_window.page.input.toPlainText() == "Dropped article text.", timeout=10_000)
+
+
+def test_copy_and_save(qtbot, loaded_window, tmp_path, shown_errors):
+    window = loaded_window
+    window.page.output.setPlainText("A short summary.")
+    window.copy_summary()
+    assert QGuiApplication.clipboard().text() == "A short summary."
+    assert window.write_summary(tmp_path / "out.md", "A short summary.")
+    assert (tmp_path / "out.md").read_text(encoding="utf-8") == "A short summary.\n"
+    assert window.write_summary(tmp_path / "plain", "Text")
+    assert (tmp_path / "plain.txt").read_text(encoding="utf-8") == "Text\n"
+    assert not window.write_summary(tmp_path / "missing-folder" / "x.txt", "Text")
+    assert shown_errors and shown_errors[0][0] == "Not saved"
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
+
+
+def test_summary_of_options_uses_generation_options(loaded_window):
+    options = loaded_window.page.options.options()
+    assert isinstance(options, GenerationOptions) and options.num_beams >= 1
