@@ -61,13 +61,15 @@ def _to_numpy(value, name: str) -> np.ndarray:
 class _CachedDecoder:
     """The decoder graph plus its growing self-attention cache: a ``DecoderState``."""
 
-    def __init__(self, session, layers: int, cross: list[np.ndarray], mask: np.ndarray) -> None:
+    def __init__(self, session, layers: int, cross: list[np.ndarray], mask: np.ndarray, rows: int) -> None:
+        """``cross`` and ``mask`` are per input; ``rows`` = inputs x beams (or samples) per input."""
         self.session = session
         self.past_names, self.present_names = past_names(layers), present_names(layers)
-        rows, heads, _, head_dim = cross[0].shape
-        empty = np.zeros((rows, heads, 0, head_dim), np.float32)  # (rows, heads, past=0, head_dim)
+        _, heads, _, head_dim = cross[1].shape  # a value: (batch, heads, src, head_dim)
+        empty_key = np.zeros((rows, heads, head_dim, 0), np.float32)  # keys are kept transposed
+        empty_value = np.zeros((rows, heads, 0, head_dim), np.float32)
         self.feeds = {"encoder_attention_mask": mask, **dict(zip(cross_names(layers), cross))}
-        self.feeds |= {name: empty for name in self.past_names}
+        self.feeds |= {name: empty_key if name.endswith("key") else empty_value for name in self.past_names}
         self.outputs = ["logits", *self.present_names]
 
     def step(self, input_ids: np.ndarray) -> np.ndarray:
@@ -76,7 +78,7 @@ class _CachedDecoder:
         return logits  # (rows, vocab)
 
     def reorder(self, rows: np.ndarray) -> None:
-        # Beam search only permutes rows within one input's beams, which share the cross K/V.
+        # Beam search only permutes rows within one input's beams, which share one cross K/V.
         for name in self.past_names:
             self.feeds[name] = self.feeds[name][rows]
 
@@ -103,7 +105,7 @@ class OnnxPegasus:
         self.generation_defaults = defaults | _read_json(self.folder / "generation_config.json")
 
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
-        """Each decoder layer's cross-attention key and value, (batch, heads, src, head_dim)."""
+        """Each decoder layer's cross-attention key (batch, heads, head_dim, src) and value (batch, heads, src, head_dim)."""
         return self.sessions.encoder.run(
             cross_names(self.layers), {"input_ids": input_ids, "attention_mask": attention_mask}
         )
@@ -165,8 +167,8 @@ class OnnxPegasus:
         cross = self.encode(ids, mask)
 
         def make_state(expand: int) -> _CachedDecoder:
-            repeat = lambda a: np.repeat(a, expand, axis=0)  # noqa: E731 - (batch*expand, ...)
-            return _CachedDecoder(self.sessions.decoder, self.layers, [repeat(c) for c in cross], repeat(mask))
+            # The graph shares each input's cross K/V among its `expand` rows: nothing is repeated.
+            return _CachedDecoder(self.sessions.decoder, self.layers, cross, mask, rows=ids.shape[0] * expand)
 
         sequences = generate(
             make_state, batch_size=ids.shape[0], config=config, on_token=on_token, should_stop=should_stop
@@ -184,9 +186,9 @@ def smoke_test(folder: Path) -> None:
     eos = int(model.generation_defaults.get("eos_token_id", 1))
     ids = np.array([[eos + 2, eos + 3, eos]], np.int64)
     mask = np.ones_like(ids)
-    state = _CachedDecoder(model.sessions.decoder, model.layers, model.encode(ids, mask), mask)
+    state = _CachedDecoder(model.sessions.decoder, model.layers, model.encode(ids, mask), mask, rows=2)
     start = int(model.generation_defaults.get("decoder_start_token_id", 0))
-    logits = state.step(np.array([[start]], np.int64))
+    logits = state.step(np.array([[start], [start]], np.int64))  # two beams of one input
     vocab = int(model.config["vocab_size"])
-    if logits.shape != (1, vocab) or not np.isfinite(logits).all():
+    if logits.shape != (2, vocab) or not np.isfinite(logits).all():
         raise EngineError(f"The export in {folder} gives wrong logits {logits.shape}: it is not usable.")

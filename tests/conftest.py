@@ -31,7 +31,7 @@ TINY_PEGASUS = FIXTURES / "tiny-pegasus"
 def tiny_checkpoint(tmp_path_factory) -> Path:
     from builders import random_model, save_checkpoint
 
-    return save_checkpoint(random_model(seed=3), tmp_path_factory.mktemp("ckpt") / "tiny")
+    return save_checkpoint(random_model(seed=3, init_std=0.6, eos_bias=-1.0), tmp_path_factory.mktemp("ckpt") / "tiny")
 
 
 @pytest.fixture(scope="session")

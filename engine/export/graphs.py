@@ -33,15 +33,23 @@ def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
     return x.view(batch, time, heads, -1).transpose(1, 2)
 
 
-def _attend(attn, query_in, key, value, mask) -> torch.Tensor:
-    """Attention of ``query_in`` over ready-made (batch, heads, src, head_dim) keys and values."""
-    query = _split_heads(attn.q_proj(query_in), attn.num_heads)
-    weights = torch.matmul(query, key.transpose(2, 3)) * attn.scaling
+def _attend(attn, query_in, key_t, value, mask) -> torch.Tensor:
+    """Attention of ``query_in`` (rows, time, d_model) over ready-made keys and values.
+
+    ``key_t`` is (kv_rows, heads, head_dim, src), stored transposed so that no step transposes
+    it again, and ``value`` is (kv_rows, heads, src, head_dim). ``rows`` is a multiple of
+    ``kv_rows``: each run of consecutive rows (one input's beams) shares one input's keys and
+    values, which are then read once for the whole run instead of once per beam.
+    """
+    rows, time, d_model = query_in.shape
+    kv_rows = key_t.shape[0]
+    query = attn.q_proj(query_in).view(kv_rows, -1, attn.num_heads, attn.head_dim).transpose(1, 2)
+    weights = torch.matmul(query, key_t) * attn.scaling  # (kv_rows, heads, group*time, src)
     if mask is not None:
         weights = weights + mask
     weights = torch.softmax(weights, dim=-1)
-    out = torch.matmul(weights, value).transpose(1, 2)  # (batch, time, heads, head_dim)
-    return attn.out_proj(out.reshape(*query_in.shape[:-1], -1))
+    out = torch.matmul(weights, value).transpose(1, 2)  # (kv_rows, group*time, heads, head_dim)
+    return attn.out_proj(out.reshape(rows, time, d_model))
 
 
 def _feed_forward(layer, x: torch.Tensor) -> torch.Tensor:
@@ -83,25 +91,27 @@ class EncoderGraph(nn.Module):
         for layer in self.layers:
             attn = layer.self_attn
             h = layer.self_attn_layer_norm(x)
-            key = _split_heads(attn.k_proj(h), attn.num_heads)
+            key_t = _split_heads(attn.k_proj(h), attn.num_heads).transpose(2, 3)
             value = _split_heads(attn.v_proj(h), attn.num_heads)
-            x = x + _attend(attn, h, key, value, mask)
+            x = x + _attend(attn, h, key_t, value, mask)
             x = _feed_forward(layer, x)
         hidden = self.layer_norm(x)
         cross = []
         for attn in self.cross_attentions:
-            cross.append(_split_heads(attn.k_proj(hidden), attn.num_heads))  # (batch, heads, src, head_dim)
-            cross.append(_split_heads(attn.v_proj(hidden), attn.num_heads))
+            cross.append(_split_heads(attn.k_proj(hidden), attn.num_heads).transpose(2, 3))  # (batch, heads, head_dim, src)
+            cross.append(_split_heads(attn.v_proj(hidden), attn.num_heads))  # (batch, heads, src, head_dim)
         return tuple(cross)
 
 
 class DecoderGraph(nn.Module):
     """One decoder step with a self-attention cache.
 
-    Inputs: input_ids (rows, 1), encoder_attention_mask (rows, src), then per layer the past
-    self-attention key and value (rows, heads, past, head_dim), then per layer the cross key and
-    value from the encoder graph. Outputs: logits (rows, vocab) of the last position, then per layer
-    the present key and value (rows, heads, past + 1, head_dim). ``past`` may be 0 on the first step.
+    Inputs: input_ids (rows, 1); encoder_attention_mask (batch, src); per layer the past
+    self-attention key (rows, heads, head_dim, past) and value (rows, heads, past, head_dim); per
+    layer the cross key and value from the encoder graph, at (batch, ...). ``rows`` is ``batch``
+    times the number of beams (or samples) per input, each input's rows consecutive.
+    Outputs: logits (rows, vocab) of the last position, then per layer the present key and value,
+    one position longer. ``past`` may be 0 on the first step.
     """
 
     def __init__(self, model) -> None:
@@ -124,7 +134,7 @@ class DecoderGraph(nn.Module):
     def forward(self, input_ids, encoder_attention_mask, *cache):
         n = len(self.layers)
         past, cross = cache[: 2 * n], cache[2 * n :]
-        past_len = past[0].shape[2]
+        past_len = past[1].shape[2]
         x = self.embedding.lookup(input_ids)
         positions = torch.arange(input_ids.shape[1], device=x.device) + past_len
         x = x + self.positions.weight[positions]  # (rows, 1, d_model)
@@ -133,11 +143,12 @@ class DecoderGraph(nn.Module):
         for i, layer in enumerate(self.layers):
             attn = layer.self_attn
             h = layer.self_attn_layer_norm(x)
-            key = torch.cat([past[2 * i], _split_heads(attn.k_proj(h), attn.num_heads)], dim=2)
+            new_key_t = _split_heads(attn.k_proj(h), attn.num_heads).transpose(2, 3)
+            key_t = torch.cat([past[2 * i], new_key_t], dim=3)  # (rows, heads, head_dim, past + 1)
             value = torch.cat([past[2 * i + 1], _split_heads(attn.v_proj(h), attn.num_heads)], dim=2)
-            presents += [key, value]
+            presents += [key_t, value]
             # One new position attends to every cached one, so no causal mask is needed.
-            x = x + _attend(attn, h, key, value, None)
+            x = x + _attend(attn, h, key_t, value, None)
             h = layer.encoder_attn_layer_norm(x)
             x = x + _attend(layer.encoder_attn, h, cross[2 * i], cross[2 * i + 1], cross_mask)
             x = _feed_forward(layer, x)

@@ -34,10 +34,13 @@ def _dummy_inputs(config, rows: int = 2, src: int = 7, past: int = 3):
     input_ids = torch.randint(3, config.vocab_size, (rows, src))
     attention_mask = torch.ones(rows, src, dtype=torch.int64)
     attention_mask[0, -2:] = 0
-    kv = lambda length: torch.randn(rows, heads, length, head_dim)  # noqa: E731
-    layers = config.decoder_layers
-    past_kv = [kv(past) for _ in range(2 * layers)]
-    cross_kv = [kv(src) for _ in range(2 * layers)]
+    def key_value(batch: int, length: int) -> list[torch.Tensor]:
+        # Keys are stored transposed: (batch, heads, head_dim, length); values (batch, heads, length, head_dim).
+        return [torch.randn(batch, heads, head_dim, length), torch.randn(batch, heads, length, head_dim)]
+
+    beams = 2  # rows = batch * beams, so that the trace keeps rows and batch apart
+    past_kv = [t for _ in range(config.decoder_layers) for t in key_value(rows * beams, past)]
+    cross_kv = [t for _ in range(config.decoder_layers) for t in key_value(rows, src)]
     return input_ids, attention_mask, past_kv, cross_kv
 
 
@@ -65,7 +68,7 @@ def trace_encoder(model, path: Path) -> None:
     input_ids, attention_mask, _, _ = _dummy_inputs(config)
     outputs = cross_names(config.decoder_layers)
     axes = {"input_ids": {0: "batch", 1: "src"}, "attention_mask": {0: "batch", 1: "src"}}
-    axes |= {name: {0: "batch", 2: "src"} for name in outputs}
+    axes |= {name: {0: "batch", 3 if name.endswith("key") else 2: "src"} for name in outputs}
     _export(EncoderGraph(model).eval(), (input_ids, attention_mask), path, encoder_input_names(), outputs, axes)
 
 
@@ -73,12 +76,13 @@ def trace_decoder(model, path: Path) -> None:
     config = model.config
     layers = config.decoder_layers
     _, attention_mask, past_kv, cross_kv = _dummy_inputs(config)
-    rows = attention_mask.shape[0]
+    rows = past_kv[0].shape[0]
     input_ids = torch.randint(3, config.vocab_size, (rows, 1))
-    axes = {"input_ids": {0: "rows"}, "encoder_attention_mask": {0: "rows", 1: "src"}, "logits": {0: "rows"}}
-    axes |= {name: {0: "rows", 2: "past"} for name in past_names(layers)}
-    axes |= {name: {0: "rows", 2: "src"} for name in cross_names(layers)}
-    axes |= {name: {0: "rows", 2: "total"} for name in present_names(layers)}
+    axes = {"input_ids": {0: "rows"}, "encoder_attention_mask": {0: "batch", 1: "src"}, "logits": {0: "rows"}}
+    time_axis = lambda name: 3 if name.endswith("key") else 2  # noqa: E731 - keys are transposed
+    axes |= {name: {0: "rows", time_axis(name): "past"} for name in past_names(layers)}
+    axes |= {name: {0: "batch", time_axis(name): "src"} for name in cross_names(layers)}
+    axes |= {name: {0: "rows", time_axis(name): "total"} for name in present_names(layers)}
     args = (input_ids, attention_mask, *past_kv, *cross_kv)
     _export(DecoderGraph(model).eval(), args, path, decoder_input_names(layers), decoder_output_names(layers), axes)
 
