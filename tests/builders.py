@@ -8,6 +8,10 @@ import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 from transformers import PegasusConfig, PegasusForConditionalGeneration, PreTrainedTokenizerFast
 
+# The real checkpoints' shapes, with the legacy config keys CTranslate2's converter reads, live
+# with the benchmark (which builds the same random-weight models); the tests take them from there.
+from benchmarks.models import CNN_DAILYMAIL_GENERATION, CNN_DAILYMAIL_SHAPE, DISTILL_SHAPE  # noqa: F401
+
 SPECIAL = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2 as in Pegasus
 
 
@@ -50,16 +54,6 @@ def save_checkpoint(model, folder: Path) -> Path:
     model.save_pretrained(folder)
     word_tokenizer(model.config.vocab_size).save_pretrained(folder)
     return folder
-
-
-# The shape of google/pegasus-cnn_dailymail (568M parameters), with the legacy keys that real
-# Pegasus configs carry and CTranslate2's converter reads.
-CNN_DAILYMAIL_SHAPE = dict(
-    vocab_size=96103, d_model=1024, encoder_layers=16, decoder_layers=16, encoder_attention_heads=16,
-    decoder_attention_heads=16, encoder_ffn_dim=4096, decoder_ffn_dim=4096, max_position_embeddings=1024,
-    normalize_before=True, normalize_embedding=False, add_final_layer_norm=True, static_position_embeddings=True,
-)
-CNN_DAILYMAIL_GENERATION = dict(num_beams=8, length_penalty=0.8, max_length=128, min_length=32)
 
 
 def real_shape_checkpoint(folder: Path, shape: dict = CNN_DAILYMAIL_SHAPE, seed: int = 0) -> Path:
