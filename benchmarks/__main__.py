@@ -215,9 +215,10 @@ def start_workers(shape: Shape, files: ModelFiles, s: Settings, logs: Path) -> t
     return workers, ready
 
 
-def measure(shape: Shape, workers: dict, ready: dict, s: Settings) -> list[dict]:
-    rows = []
+def measure(shape: Shape, workers: dict, ready: dict, s: Settings, on_point) -> None:
+    """Time every grid point; hand each point's rows (one per engine) to ``on_point``."""
     for batch, beams in s.grid(shape):
+        rows = []
         tag = f"[{shape.name} batch {batch} beams {beams}]"
         request = {"batch": batch, "beams": beams, "new_tokens": s.new_tokens}
         first, timed = interleaved(
@@ -250,7 +251,7 @@ def measure(shape: Shape, workers: dict, ready: dict, s: Settings) -> list[dict]
                     "same_tokens_as_pytorch": agreement[name],
                 }
             )
-    return rows
+        on_point(rows)
 
 
 def add_ratios(rows: list[dict]) -> None:
@@ -266,42 +267,53 @@ def add_ratios(rows: list[dict]) -> None:
         r["time_vs_ct2"] = seconds / ct2 if ct2 else None
 
 
-def run(s: Settings) -> dict:
+def run(s: Settings, on_update=None) -> dict:
+    """Measure everything ``s`` asks for. ``on_update(results)`` sees the results after each grid
+    point (``complete`` is False until the end), so an interrupted run still leaves its numbers."""
     logs = s.cache / "logs"
     say(f"Benchmark: {s.command}")
     results = {
         "command": s.command,
+        "complete": False,
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(s).items()},
         "machine": machine.describe(),
         "code": machine.git_revision(REPO),
         "load_before": machine.load_snapshot(),
+        "load_after": None,
         "shapes": {},
         "rows": [],
     }
     say(f"Machine: {results['machine']['cpu']}, load before {results['load_before']}")
+
+    def add_point(rows: list[dict]) -> None:
+        results["rows"] += rows
+        add_ratios(results["rows"])
+        if on_update:
+            on_update(results)
+
     for name in s.shapes:
         shape = SHAPES[name]
         files = ModelFiles.in_cache(s.cache, shape, s.seed)
         info = prepare(shape, files, s, logs)
         workers, ready = start_workers(shape, files, s, logs)
-        try:
-            results["rows"] += measure(shape, workers, ready, s)
-        finally:
-            for worker in workers.values():
-                worker.close()
         info["engines"] = {
             n: {k: ready[n][k] for k in ("import_s", "load_s", "load_peak_rss", "rss_after_load")}
             for n in ready
         }
         results["shapes"][name] = {"about": shape.about, "config": shape.config, **info}
+        try:
+            measure(shape, workers, ready, s, add_point)
+        finally:
+            for worker in workers.values():
+                worker.close()
     results["load_after"] = machine.load_snapshot()
-    add_ratios(results["rows"])
+    results["complete"] = True
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     settings = parse(argv)
-    results = run(settings)
+    results = run(settings, on_update=lambda partial: report.write_all(partial, settings.out))
     paths = report.write_all(results, settings.out)
     say("Wrote " + ", ".join(str(p) for p in paths))
     print(paths[1].read_text())

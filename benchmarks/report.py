@@ -16,6 +16,7 @@ _SPEED_NOTE = (
     "*Peak RSS* is the engine process's highest resident memory while loading or generating. "
     "*Same tokens* is the share of new tokens equal to PyTorch's."
 )
+_PARTIAL_NOTE = "**Partial results: the run has not finished (or was interrupted).**"
 _SPEED_HEADER = (
     "| batch | beams | engine | median s | min–max s | new tok/s | × PyTorch | time / CT2 "
     "| peak RSS MiB | same tokens |"
@@ -42,7 +43,9 @@ def _share(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f}%"
 
 
-def _load(snapshot: dict) -> str:
+def _load(snapshot: dict | None) -> str:
+    if snapshot is None:
+        return "not measured (the run did not finish)"
     loads = snapshot.get("loadavg_1_5_15")
     text = (
         f"load average {' / '.join(f'{x:.2f}' for x in loads)}" if loads else "load average unknown"
@@ -66,6 +69,7 @@ def markdown(results: dict) -> str:
     lines = [
         "# Pegasus Desktop benchmark",
         "",
+        *([] if results.get("complete", True) else [_PARTIAL_NOTE, ""]),
         f"- Command: `{results['command']}`",
         f"- Machine: {machine}",
         "- Packages: " + ", ".join(f"{k} {v}" for k, v in m["packages"].items()),
