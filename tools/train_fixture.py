@@ -230,18 +230,17 @@ def main() -> None:
 
     heldout = task.make_examples(task.HELDOUT_SIZE, task.HELDOUT_SEED)
     unseen = {a for a, _ in heldout}
-    train_examples = [
-        ex
-        for ex in task.make_examples(args.steps * BATCH_SIZE + 1000, task.TRAIN_SEED)
-        if ex[0] not in unseen
-    ][: args.steps * BATCH_SIZE]
+    # The tokenizer's corpus is the same prefix of this stream whatever --steps is.
+    n_draw = max(args.steps * BATCH_SIZE, TOKENIZER_CORPUS_SIZE) + 1000
+    pool = [ex for ex in task.make_examples(n_draw, task.TRAIN_SEED) if ex[0] not in unseen]
+    train_examples = pool[: args.steps * BATCH_SIZE]
     with open(out / "heldout.jsonl", "w", encoding="utf-8") as f:
         f.writelines(
             json.dumps({"article": article, "summary": summary}) + "\n"
             for article, summary in heldout
         )
 
-    corpus = train_examples[:TOKENIZER_CORPUS_SIZE]
+    corpus = pool[:TOKENIZER_CORPUS_SIZE]
     tokenizer = train_tokenizer([a for a, _ in corpus] + [s for _, s in corpus], out)
     vocab_size, tokenizer_ok = check_tokenizer(out, heldout)
     if not tokenizer_ok:
