@@ -88,17 +88,8 @@ def run_export(model_id: str, root: str, precision: str, conn) -> None:
         except DiskSpaceError as e:
             conn.send(("error", "disk", str(e), ""))
             return
-        try:
-            import torch  # noqa: F401  - imported here only to say clearly when the extra is missing
-            import transformers  # noqa: F401
-
-            from engine.export.pipeline import export
-        except ImportError as e:
-            conn.send(("error", "missing-extra", (
-                "Preparing a model needs the export components (torch and transformers), which are "
-                "not installed. Install them with: pip install 'pegasus-desktop[export]'"), str(e)))
-            return
         from engine.errors import EngineError
+        from engine.export.pipeline import export
 
         try:
             paths = export(model_id, root, precision=precision, on_progress=_Sender(conn))
@@ -106,6 +97,12 @@ def run_export(model_id: str, root: str, precision: str, conn) -> None:
             log.warning("export failed: %s", e)
             kind = "offline" if is_offline_error(e) else "engine"
             conn.send(("error", kind, str(e), "".join(traceback.format_exception(e))))
+            return
+        except ImportError as e:  # torch or transformers are imported only now, by the export
+            log.warning("export components missing: %s", e)
+            conn.send(("error", "missing-extra", (
+                "Preparing a model needs the export components (torch and transformers), which are "
+                "not installed. Install them with: pip install 'pegasus-desktop[export]'"), str(e)))
             return
         conn.send(("done", str(paths.folder)))
         log.info("exported to %s", paths.folder)

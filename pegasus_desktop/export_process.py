@@ -105,9 +105,9 @@ class ExportJob(QObject):
         if self._conn is None:
             return
         try:
-            while self._conn.poll():
+            while self._conn is not None and self._conn.poll():
                 message = self._conn.recv()
-                if self._handle(message):
+                if self._handle(message) or self._conn is None:  # over, or cancelled by a receiver
                     return
         except (EOFError, OSError):
             pass

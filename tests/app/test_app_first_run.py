@@ -1,0 +1,97 @@
+"""First run: a real export of the fixture checkpoint in a spawned process, cancel, offline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from engine.model_dir import export_dir
+from pegasus_desktop.settings import Settings
+
+
+def test_first_run_exports_from_a_local_folder_then_summarizes(qtbot, make_window, app_checkpoint, tmp_path,
+                                                               article):
+    root = tmp_path / "models"
+    window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
+    view = window.first_run
+    assert view.start_button.isEnabled() and not view.cancel_button.isEnabled()
+    assert str(app_checkpoint) in view.intro.text()
+    stages = []
+    view.job.progress.connect(lambda stage, done, total, detail: stages.append(stage))
+    with qtbot.waitSignal(view.ready, timeout=120_000):
+        qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+        assert view.cancel_button.isEnabled()
+    assert {"load", "export", "quantize", "verify"} <= set(stages)
+    assert all(row.bar.value() == 1000 for row in view.rows.values() if row.bar.isVisible())
+    assert view.rows["download"].detail.text() == "Not needed"  # a local folder downloads nothing
+    folder = export_dir(str(app_checkpoint), "int8", root)
+    assert (folder / "manifest.json").is_file()
+    assert not [p.name for p in folder.parent.iterdir() if p.name.startswith(".")]
+    qtbot.waitUntil(lambda: window.model is not None, timeout=20_000)
+    assert window.stack.currentWidget() is window.page
+    window.page.input.setPlainText(article)
+    with qtbot.waitSignal(window.engine.worker.finished, timeout=30_000):
+        window.summarize()
+    assert window.page.output.toPlainText()
+
+
+def test_cancelled_first_run_leaves_no_export_and_offers_to_try_again(qtbot, make_window, app_checkpoint, tmp_path):
+    root = tmp_path / "models"
+    window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
+    view = window.first_run
+    seen = []
+
+    def cancel_when_exporting(stage, done, total, detail):
+        seen.append(stage)
+        if stage == "export":
+            view.cancel()
+
+    view.job.progress.connect(cancel_when_exporting)
+    with qtbot.waitSignal(view.job.cancelled, timeout=120_000):
+        view.start()
+    assert "export" in seen and "verify" not in seen
+    assert not view.job.is_running()
+    assert not export_dir(str(app_checkpoint), "int8", root).exists()
+    assert not export_dir(str(app_checkpoint), "int8", root).parent.exists()  # no staging left either
+    assert view.start_button.text() == "Try again" and view.start_button.isEnabled()
+    assert "Cancelled" in view.message.text()
+    assert window.model is None and window.stack.currentWidget() is view
+
+
+def test_offline_failure_names_the_folder_setting_and_the_hf_cache(qtbot, make_window, tmp_path, shown_errors):
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    root = tmp_path / "models"
+    window = make_window(Settings(model_id="nobody-here/not-cached-pegasus", models_root=str(root)))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
+    view = window.first_run
+    with qtbot.waitSignal(view.job.failed, timeout=60_000) as failed:
+        view.start()
+    kind, message, _details = failed.args
+    assert kind == "offline", message
+    from huggingface_hub import constants
+
+    text = view.message.text()
+    assert "No network connection" in text
+    assert "Settings → Model → Folder…" in text
+    assert str(Path(constants.HF_HUB_CACHE)) in text
+    assert view.start_button.text() == "Try again"
+    assert shown_errors and shown_errors[-1][0] == "No network connection"
+    assert not root.exists() or not any(root.iterdir())
+
+
+def test_damaged_export_offers_a_re_export(qtbot, make_window, app_checkpoint, app_exports, tmp_path, shown_errors):
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(app_exports, root)
+    folder = export_dir(str(app_checkpoint), "int8", root)
+    (folder / "weights.bin").write_bytes(b"broken")
+    window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run, timeout=20_000)
+    assert window.first_run.start_button.text() == "Re-export"
+    assert "weights.bin" in window.first_run.message.text()
+    assert shown_errors and shown_errors[0][0] == "The model could not be loaded"
