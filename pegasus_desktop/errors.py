@@ -86,9 +86,13 @@ def show_error(parent: QWidget | None, title: str, message: str, details: str = 
 
 
 class _Relay(QObject):
-    """Carries an exception from any thread to the GUI thread."""
+    """Carries an exception from any thread to the GUI thread (where this object lives)."""
 
     raised = Signal(str, str)
+
+    @Slot(str, str)
+    def show(self, summary: str, details: str) -> None:
+        _show_crash(summary, details)
 
 
 _relay: _Relay | None = None
@@ -136,6 +140,6 @@ def install_excepthook() -> None:
     """Uncaught exceptions (in slots, in threads) are logged and shown in a dialog."""
     global _relay
     _relay = _Relay()
-    _relay.raised.connect(_show_crash, Qt.ConnectionType.QueuedConnection)
+    _relay.raised.connect(_relay.show, Qt.ConnectionType.QueuedConnection)
     sys.excepthook = _hook
     threading.excepthook = _thread_hook

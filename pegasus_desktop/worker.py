@@ -105,7 +105,16 @@ class SummarizerWorker(QObject):
 
 
 class EngineClient(QObject):
-    """The GUI thread's handle on the worker. Its signals are the worker's, re-emitted."""
+    """The GUI thread's handle on the worker. Its signals are the worker's, re-emitted on the GUI
+    thread (signal-to-signal connections are queued to this object's thread)."""
+
+    loaded = Signal(object)
+    load_failed = Signal(str, str)
+    unloaded = Signal()
+    partial = Signal(int, str)
+    finished = Signal(int, object)
+    failed = Signal(int, str, str)
+    cancelled = Signal(int)
 
     _load = Signal(str, str, str, int)
     _unload = Signal()
@@ -122,6 +131,8 @@ class EngineClient(QObject):
         self._unload.connect(self.worker.unload)
         self._unload_blocking.connect(self.worker.unload, Qt.ConnectionType.BlockingQueuedConnection)
         self._summarize.connect(self.worker.summarize)
+        for name in ("loaded", "load_failed", "unloaded", "partial", "finished", "failed", "cancelled"):
+            getattr(self.worker, name).connect(getattr(self, name))
         self.thread.finished.connect(self.worker.deleteLater)
         self.thread.start()
         self._request = 0

@@ -41,7 +41,7 @@ def main() -> int:
     wait_until(app, lambda: window.model is not None, 240)
     window.page.input.setPlainText(open(article_file, encoding="utf-8").read())
     done = []
-    window.engine.worker.finished.connect(lambda request, summary: done.append(summary.text))
+    window.engine.finished.connect(lambda request, summary: done.append(summary.text))
     window.summarize()
     wait_until(app, lambda: bool(done), 60)
     dialog = SettingsDialog(window.settings, window.delete_export, window)

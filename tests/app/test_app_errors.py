@@ -38,10 +38,14 @@ def test_uncaught_exceptions_are_logged_and_shown(qtbot, shown_errors, caplog, m
     def fail():
         raise ValueError("from a thread")
 
+    shown_on = []
+    monkeypatch.setattr(errors, "show_error", lambda *args: shown_on.append((threading.current_thread(), args)))
     thread = threading.Thread(target=fail)
     thread.start()
     thread.join()
-    qtbot.waitUntil(lambda: "ValueError: from a thread" in shown_errors[-1][1])
+    qtbot.waitUntil(lambda: bool(shown_on))
+    on_thread, args = shown_on[0]
+    assert on_thread is threading.main_thread() and "ValueError: from a thread" in args[2]
 
 
 def test_log_file_goes_to_the_user_log_dir(user_dirs):

@@ -33,7 +33,7 @@ def test_first_run_exports_from_a_local_folder_then_summarizes(qtbot, make_windo
     qtbot.waitUntil(lambda: window.model is not None, timeout=20_000)
     assert window.stack.currentWidget() is window.page
     window.page.input.setPlainText(article)
-    with qtbot.waitSignal(window.engine.worker.finished, timeout=30_000):
+    with qtbot.waitSignal(window.engine.finished, timeout=30_000):
         window.summarize()
     assert window.page.output.toPlainText()
 

@@ -81,7 +81,7 @@ def test_switching_precision_reloads_on_the_worker(qtbot, loaded_window, app_che
     window = loaded_window
     assert window.model.precision == "int8"
     worker_summarizer = window.engine.worker.summarizer
-    with qtbot.waitSignal(window.engine.worker.loaded, timeout=20_000) as loaded:
+    with qtbot.waitSignal(window.engine.loaded, timeout=20_000) as loaded:
         window.apply_settings(dataclasses.replace(window.settings, precision="fp32"))
         assert window.model is None and not window.page.summarize_button.isEnabled()  # not blocking
     assert loaded.args[0].precision == "fp32" and window.model.precision == "fp32"
@@ -89,7 +89,7 @@ def test_switching_precision_reloads_on_the_worker(qtbot, loaded_window, app_che
     assert window.engine.worker.summarizer is not worker_summarizer
     assert "fp32" in window.status.text() and load_settings().precision == "fp32"
     window.page.input.setPlainText(article)
-    with qtbot.waitSignal(window.engine.worker.finished, timeout=30_000) as finished:
+    with qtbot.waitSignal(window.engine.finished, timeout=30_000) as finished:
         window.summarize()
     assert window.page.output.toPlainText() == finished.args[1].text
 
@@ -98,7 +98,7 @@ def test_the_model_is_not_reloaded_per_request(qtbot, loaded_window, article):
     summarizer = loaded_window.engine.worker.summarizer
     loaded_window.page.input.setPlainText(article)
     for _ in range(2):
-        with qtbot.waitSignal(loaded_window.engine.worker.finished, timeout=30_000):
+        with qtbot.waitSignal(loaded_window.engine.finished, timeout=30_000):
             loaded_window.summarize()
     assert loaded_window.engine.worker.summarizer is summarizer
 
