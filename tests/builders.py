@@ -14,6 +14,9 @@ from benchmarks.models import CNN_DAILYMAIL_GENERATION, CNN_DAILYMAIL_SHAPE, DIS
 
 SPECIAL = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2 as in Pegasus
 
+# The repo's trained tiny summarizer (tools/train_fixture.py).
+TINY_PEGASUS = Path(__file__).parent / "fixtures" / "tiny-pegasus"
+
 
 def word_tokenizer(vocab_size: int) -> PreTrainedTokenizerFast:
     """A word-level tokenizer whose vocabulary is ``w3 .. w{n-1}`` plus Pegasus's special ids."""

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from conftest import TINY_PEGASUS
+from builders import TINY_PEGASUS
 from engine import GenerationOptions, Summarizer
 from engine.export.pipeline import export
 
