@@ -64,7 +64,7 @@ def _finish(folder: Path, target: Path, info: dict, on_progress: ProgressCallbac
     return ExportPaths.in_folder(target)
 
 
-def _write_fp32(checkpoint, model, out: Path, on_progress) -> None:
+def _write_fp32(checkpoint, model, out: Path, on_progress, *, consume: bool) -> None:
     from engine.export.checkpoint import save_tokenizer_and_configs
     from engine.export.trace import trace_graphs
     from engine.export.weights import load_graph, save_graphs
@@ -73,8 +73,8 @@ def _write_fp32(checkpoint, model, out: Path, on_progress) -> None:
         raw = Path(raw)
         graphs = ("encoder", "decoder")
         step = lambda name: report(on_progress, "export", graphs.index(name), 2, name)  # noqa: E731
-        trace_graphs(model, raw, on_graph=step)
-        save_graphs({name: load_graph(raw / f"{name}.onnx") for name in graphs}, raw, out)
+        trace_graphs(model, raw, on_graph=step, consume=consume)
+        save_graphs({name: (lambda name=name: load_graph(raw / f"{name}.onnx")) for name in graphs}, raw, out)
         report(on_progress, "export", 2, 2, "")
     save_tokenizer_and_configs(model, checkpoint.folder, checkpoint.folder, out)
 
@@ -117,16 +117,17 @@ def export(
 ) -> ExportPaths:
     """Export one precision of a checkpoint into ``<root>/<slug>/<precision>``; return its paths."""
     checkpoint, model = _load(model_or_model_path, options, on_progress)
+    # A model we loaded ourselves is released graph by graph; a caller's model is left intact.
+    consume = isinstance(model_or_model_path, (str, Path))
     target = export_dir(checkpoint.model_id, precision, root)
     remove_stale_staging(target.parent)
     try:
         with _staging(target) as folder:
             if precision == "fp32":
-                _write_fp32(checkpoint, model, folder, on_progress)
+                _write_fp32(checkpoint, model, folder, on_progress, consume=consume)
                 return _finish(folder, target, _info(checkpoint, "fp32", options), on_progress)
             with _staging(target.with_name("fp32-for-int8")) as fp32:
-                _write_fp32(checkpoint, model, fp32, on_progress)
-                del model  # its memory goes before quantizing needs more
+                _write_fp32(checkpoint, model, fp32, on_progress, consume=consume)
                 _quantize_into(fp32, folder, options.weight_bits, on_progress)
             return _finish(folder, target, _info(checkpoint, "int8", options), on_progress)
     except OSError as e:

@@ -87,13 +87,39 @@ def trace_decoder(model, path: Path) -> None:
     _export(DecoderGraph(model).eval(), args, path, decoder_input_names(layers), decoder_output_names(layers), axes)
 
 
+def _free(*modules: torch.nn.Module) -> None:
+    """Drop the weights of modules no later graph needs (they were copied into an ONNX file)."""
+    for module in modules:
+        for param in module.parameters():
+            param.data = torch.empty(0, dtype=param.dtype)
+
+
+def _free_encoder_only_weights(model) -> None:
+    """Everything the encoder graph used and the decoder graph does not: its layers and the
+    decoder's cross-attention key/value projections. Embeddings are shared, so they stay."""
+    _free(model.model.encoder.layers)
+    for layer in model.model.decoder.layers:
+        _free(layer.encoder_attn.k_proj, layer.encoder_attn.v_proj)
+
+
 @torch.no_grad()
-def trace_graphs(model, folder: Path, on_graph=None) -> tuple[Path, Path]:
-    """Write ``encoder.onnx`` and ``decoder.onnx`` (and any external data) into ``folder``."""
+def trace_graphs(model, folder: Path, on_graph=None, *, consume: bool = False) -> tuple[Path, Path]:
+    """Write ``encoder.onnx`` and ``decoder.onnx`` (and any external data) into ``folder``.
+
+    With ``consume``, the model's weights are released as soon as no graph left needs them, which
+    keeps the export's peak memory near one graph plus the model instead of two graphs plus it.
+    The model is unusable afterwards, so only pass it for a model loaded just for this export.
+    """
     model.eval()
     encoder, decoder = folder / "encoder.onnx", folder / "decoder.onnx"
-    for name, trace, path in (("encoder", trace_encoder, encoder), ("decoder", trace_decoder, decoder)):
-        if on_graph:
-            on_graph(name)
-        trace(model, path)
+    if on_graph:
+        on_graph("encoder")
+    trace_encoder(model, encoder)
+    if consume:
+        _free_encoder_only_weights(model)
+    if on_graph:
+        on_graph("decoder")
+    trace_decoder(model, decoder)
+    if consume:
+        _free(model)
     return encoder, decoder

@@ -11,6 +11,7 @@ This module knows nothing about Pegasus: it moves bytes between protobufs and a 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,9 +62,12 @@ class _SharedWriter:
         return self.offsets[key]
 
 
-def save_graphs(graphs: dict[str, onnx.ModelProto], base_dir: Path | None, out_dir: Path) -> list[Path]:
+def save_graphs(
+    graphs: dict[str, onnx.ModelProto | Callable[[], onnx.ModelProto]], base_dir: Path | None, out_dir: Path
+) -> list[Path]:
     """Write each graph as ``out_dir/<name>.onnx`` with its large tensors in the shared file.
 
+    A graph may be given as a function that loads it, so that only one is in memory at a time.
     ``base_dir`` is where the graphs' current external data lives (None if all inline).
     Returns the written graph paths, in the order given.
     """
@@ -71,7 +75,8 @@ def save_graphs(graphs: dict[str, onnx.ModelProto], base_dir: Path | None, out_d
     writer = _SharedWriter(out_dir / WEIGHTS_FILE)
     paths = []
     try:
-        for name, model in graphs.items():
+        for name, graph in graphs.items():
+            model = graph() if callable(graph) else graph
             for tensor in model.graph.initializer:
                 data = _tensor_bytes(tensor, base_dir or out_dir)
                 if len(data) < INLINE_LIMIT:
@@ -82,6 +87,7 @@ def save_graphs(graphs: dict[str, onnx.ModelProto], base_dir: Path | None, out_d
             path = out_dir / f"{name}.onnx"
             onnx.save_model(model, str(path))
             paths.append(path)
+            del model
     finally:
         writer.file.close()
     return paths
