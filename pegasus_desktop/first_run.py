@@ -84,9 +84,12 @@ class StageRow:
                 text = f"{human_size(done)} of {human_size(total)}"
             else:
                 text = f"{human_size(done)}" if done else "Checking the Hugging Face cache…"
+        elif total and done >= total:
+            text = "Done"
+        elif detail and total > 1:
+            text = f"{detail} ({int(done) + 1} of {int(total)})"
         else:
-            text = f"{detail}: {int(done)} of {int(total)}" if detail and total > 1 else detail
-            text = text or ("Done" if total and done >= total else "Working…")
+            text = "Working…"
         if total:
             self.bar.setRange(0, 1000)
             self.bar.setValue(int(1000 * min(1.0, done / total)))
@@ -149,6 +152,7 @@ class FirstRunView(QWidget):
         box = QWidget()
         box.setMaximumWidth(760)
         layout = QVBoxLayout(box)
+        layout.addStretch(1)
         layout.addWidget(self.title)
         layout.addWidget(self.intro)
         layout.addSpacing(8)
@@ -156,6 +160,7 @@ class FirstRunView(QWidget):
         layout.addWidget(self.message)
         layout.addSpacing(8)
         layout.addLayout(buttons)
+        layout.addStretch(2)
         outer = QHBoxLayout(self)
         outer.addStretch(1)
         outer.addWidget(box, 4)
@@ -175,12 +180,15 @@ class FirstRunView(QWidget):
         self.model_id, self.precision, self.root = model_id, precision, Path(root)
         name = html.escape(display_name(model_id))
         self.title.setText("Re-export the model" if problem or reexport else "Set up the model")
-        source = ("converts it" if Path(model_id).expanduser().is_dir()
-                  else "downloads it from the Hugging Face Hub (or takes it from its cache) and converts it")
+        if Path(model_id).expanduser().is_dir():
+            action = f"converts <b>{name}</b>"
+        else:
+            action = (f"downloads <b>{name}</b> from the Hugging Face Hub (or takes it from its cache) "
+                      f"and converts it")
         self.intro.setText(
-            f"Before the first summary, Pegasus Desktop {source} for fast summaries on this "
-            f"computer's processor: <b>{name}</b>, {precision}. This happens once; after that, "
-            f"everything runs offline. The result goes to {html.escape(str(root))}."
+            f"Before the first summary, Pegasus Desktop {action} to {precision} for fast summaries on "
+            f"this computer's processor. This happens once; after that, everything runs offline. "
+            f"The result goes to {html.escape(str(root))}."
         )
         self.rows["quantize"].title.setVisible(precision == "int8")
         self.rows["quantize"].bar.setVisible(precision == "int8")

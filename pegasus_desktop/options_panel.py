@@ -11,7 +11,7 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup,
     QDoubleSpinBox,
-    QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -81,19 +81,26 @@ class OptionsPanel(QWidget):
         reset.clicked.connect(self.reset_to_defaults)
 
         self.advanced = QWidget()
-        form = QFormLayout(self.advanced)
-        form.setContentsMargins(0, 0, 0, 0)
+        grid = QGridLayout(self.advanced)
+        grid.setContentsMargins(0, 0, 0, 0)
         lengths = QHBoxLayout()
         lengths.addWidget(self.min_length)
         lengths.addWidget(QLabel("to"))
         lengths.addWidget(self.max_length)
         lengths.addWidget(QLabel("tokens"))
-        lengths.addStretch(1)
-        form.addRow("Beams:", self.beams)
-        form.addRow("Length:", lengths)
-        form.addRow("Length penalty:", self.length_penalty)
-        form.addRow("No-repeat n-gram size:", self.no_repeat)
-        form.addRow("", reset)
+        grid.addWidget(QLabel("Beams:"), 0, 0)
+        grid.addWidget(self.beams, 0, 1)
+        grid.addWidget(QLabel("Length:"), 0, 2)
+        grid.addLayout(lengths, 0, 3)
+        grid.addWidget(QLabel("Length penalty:"), 1, 0)
+        grid.addWidget(self.length_penalty, 1, 1)
+        grid.addWidget(QLabel("No-repeat n-gram size:"), 1, 2)
+        no_repeat_row = QHBoxLayout()
+        no_repeat_row.addWidget(self.no_repeat)
+        no_repeat_row.addStretch(1)
+        no_repeat_row.addWidget(reset)
+        grid.addLayout(no_repeat_row, 1, 3)
+        grid.setColumnStretch(4, 1)
         self.advanced.setVisible(False)
 
         layout = QVBoxLayout(self)
