@@ -51,7 +51,6 @@ def main() -> int:
     window.engine.finished.connect(lambda request, summary: done.append(summary))
     window.summarize()
     wait_until(app, lambda: bool(done), 60)
-    wait_until(app, lambda: False if time.sleep(0.05) else True, 1)
     for _ in range(20):
         app.processEvents()
         time.sleep(0.02)

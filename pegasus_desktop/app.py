@@ -18,9 +18,15 @@ log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="pegasus-desktop", description=f"{APP_TITLE}: offline summaries.")
-    parser.add_argument("--model", help="a Hugging Face model id or a local checkpoint folder to use (remembered)")
-    parser.add_argument("--precision", choices=("int8", "fp32"), help="the precision to use (remembered)")
+    parser = argparse.ArgumentParser(
+        prog="pegasus-desktop", description=f"{APP_TITLE}: offline summaries."
+    )
+    parser.add_argument(
+        "--model", help="a Hugging Face model id or a local checkpoint folder to use (remembered)"
+    )
+    parser.add_argument(
+        "--precision", choices=("int8", "fp32"), help="the precision to use (remembered)"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args, _qt_args = parser.parse_known_args(argv)
     return args

@@ -39,11 +39,13 @@ def checkpoint_bytes(model_id: str) -> int | None:
         from huggingface_hub import HfApi, snapshot_download
 
         try:  # already in the cache: no network needed
-            cached = Path(snapshot_download(model_id, local_files_only=True, allow_patterns=["config.json"]))
+            cached = Path(
+                snapshot_download(model_id, local_files_only=True, allow_patterns=["config.json"])
+            )
             if size := _weights_size(cached):
                 return size
-        except Exception:  # noqa: BLE001 - not cached, or offline
-            pass
+        except Exception as e:  # noqa: BLE001 - not cached, or offline
+            log.debug("%s is not in the Hugging Face cache: %s", model_id, e)
         info = HfApi().model_info(model_id, files_metadata=True)
         sizes = {s.rfilename: s.size or 0 for s in info.siblings or []}
         safetensors = sum(v for k, v in sizes.items() if k.endswith(".safetensors"))

@@ -51,7 +51,9 @@ def read_document(path: str | Path) -> str:
     except OSError as e:
         raise DocumentError(f"“{path.name}” cannot be opened: {e.strerror or e}.") from e
     if size > MAX_BYTES:
-        raise DocumentError(f"“{path.name}” is {size // 2**20} MB, too large to be a document to summarize.")
+        raise DocumentError(
+            f"“{path.name}” is {size // 2**20} MB, too large to be a document to summarize."
+        )
     if suffix == ".pdf":
         text = pdf_to_text(path)
     elif suffix == ".docx":
@@ -85,7 +87,9 @@ def _looks_binary(text: str) -> bool:
 
 
 def _declared_html_charset(data: bytes) -> str | None:
-    match = re.search(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", data[:4096], re.I)
+    match = re.search(
+        rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", data[:4096], re.IGNORECASE
+    )
     if match:
         name = match.group(1).decode("ascii", "ignore")
         try:
@@ -144,10 +148,34 @@ def decode_text(data: bytes, name: str = "the file", *, html: bool = False) -> s
 # Encodings documents are written in today (DOS and exotic code pages excluded: on short texts
 # charset-normalizer otherwise often prefers, say, cp775 over Windows-1252).
 _CANDIDATES = (
-    "utf_16", "utf_16_le", "utf_16_be", "utf_32", "cp1252", "latin_1", "iso8859_15", "cp1250",
-    "iso8859_2", "cp1251", "koi8_r", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
-    "mac_roman", "shift_jis", "cp932", "euc_jp", "iso2022_jp", "gb18030", "big5", "euc_kr", "cp949",
-    "tis_620", "cp874",
+    "utf_16",
+    "utf_16_le",
+    "utf_16_be",
+    "utf_32",
+    "cp1252",
+    "latin_1",
+    "iso8859_15",
+    "cp1250",
+    "iso8859_2",
+    "cp1251",
+    "koi8_r",
+    "cp1253",
+    "cp1254",
+    "cp1255",
+    "cp1256",
+    "cp1257",
+    "cp1258",
+    "mac_roman",
+    "shift_jis",
+    "cp932",
+    "euc_jp",
+    "iso2022_jp",
+    "gb18030",
+    "big5",
+    "euc_kr",
+    "cp949",
+    "tis_620",
+    "cp874",
 )
 # When several single-byte code pages read the bytes equally well (short texts often do),
 # prefer the one most legacy Western text is written in.
@@ -158,7 +186,9 @@ def _best_guess(matches):
     best = matches.best()
     if best is None:
         return None
-    tier = [m for m in matches if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.05]
+    tier = [
+        m for m in matches if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.05
+    ]
     for encoding in _PREFERRED:
         for match in tier:
             if match.encoding == encoding:
@@ -167,11 +197,35 @@ def _best_guess(matches):
 
 
 class _TextExtractor(HTMLParser):
-    _SKIP = {"script", "style", "noscript", "template", "head", "svg", "nav", "footer"}
-    _BLOCK = {
-        "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "table",
-        "section", "article", "header", "blockquote", "pre", "hr", "dd", "dt", "figcaption", "title",
-    }
+    _SKIP = frozenset({"script", "style", "noscript", "template", "head", "svg", "nav", "footer"})
+    _BLOCK = frozenset(
+        {
+            "p",
+            "div",
+            "br",
+            "li",
+            "ul",
+            "ol",
+            "h1",
+            "h2",
+            "h3",
+            "h4",
+            "h5",
+            "h6",
+            "tr",
+            "table",
+            "section",
+            "article",
+            "header",
+            "blockquote",
+            "pre",
+            "hr",
+            "dd",
+            "dt",
+            "figcaption",
+            "title",
+        }
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -218,11 +272,11 @@ def html_to_text(html: str) -> str:
 
 
 _MD_RULES = (
-    (re.compile(r"^```.*$|^~~~.*$", re.M), ""),  # code fence lines
-    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.M), ""),  # heading marks
-    (re.compile(r"^[ \t]{0,3}>[ \t]?", re.M), ""),  # block quotes
-    (re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+", re.M), ""),  # list markers
-    (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.M), ""),  # rules
+    (re.compile(r"^```.*$|^~~~.*$", re.MULTILINE), ""),  # code fence lines
+    (re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+", re.MULTILINE), ""),  # heading marks
+    (re.compile(r"^[ \t]{0,3}>[ \t]?", re.MULTILINE), ""),  # block quotes
+    (re.compile(r"^[ \t]*(?:[-*+]|\d+[.)])[ \t]+", re.MULTILINE), ""),  # list markers
+    (re.compile(r"^[ \t]*(?:-{3,}|\*{3,}|_{3,})[ \t]*$", re.MULTILINE), ""),  # rules
     (re.compile(r"!\[([^\]]*)\]\([^)]*\)"), r"\1"),  # images -> alt text
     (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # links -> their text
     (re.compile(r"(\*\*|__)(.+?)\1"), r"\2"),  # bold
@@ -245,12 +299,16 @@ def pdf_to_text(path: Path) -> str:
     try:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentError(f"“{path.name}” is protected by a password. Open it elsewhere and copy the text.")
+            raise DocumentError(
+                f"“{path.name}” is protected by a password. Open it elsewhere and copy the text."
+            )
         pages = [page.extract_text() or "" for page in reader.pages]
     except DocumentError:
         raise
     except (PyPdfError, OSError, ValueError, KeyError, TypeError) as e:
-        raise DocumentError(f"“{path.name}” cannot be read as a PDF: it is damaged or not a PDF ({e}).") from e
+        raise DocumentError(
+            f"“{path.name}” cannot be read as a PDF: it is damaged or not a PDF ({e})."
+        ) from e
     text = "\n\n".join(p.strip() for p in pages)
     if not text.strip():
         raise DocumentError(
@@ -269,7 +327,9 @@ def docx_to_text(path: Path) -> str:
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise DocumentError(f"“{path.name}” cannot be read as a Word document: it is damaged or not a .docx.") from e
+        raise DocumentError(
+            f"“{path.name}” cannot be read as a Word document: it is damaged or not a .docx."
+        ) from e
     parts = [p.text for p in document.paragraphs]
     for table in document.tables:
         for row in table.rows:

@@ -35,7 +35,9 @@ class ErrorDialog(QDialog):
         self.message = message
         self.details = details
         icon = QLabel()
-        icon.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(48, 48))
+        icon.setPixmap(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(48, 48)
+        )
         icon.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.text = QLabel(message)
         self.text.setObjectName("errorMessage")
@@ -107,7 +109,8 @@ def _show_crash(summary: str, details: str) -> None:
     try:
         window = QApplication.activeWindow()
         show_error(
-            window, "Unexpected error",
+            window,
+            "Unexpected error",
             f"Something went wrong that the app did not expect: {summary}\n\nThe app keeps running, "
             f"but if something looks wrong, restart it. The details are also in the log file "
             f"(Help → Show log folder).",

@@ -21,8 +21,13 @@ from pathlib import Path
 
 # Exception class names (anywhere in the cause chain) that mean "no network / not cached".
 _OFFLINE_ERRORS = {
-    "LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "ConnectTimeout",
-    "ConnectionError", "NameResolutionError", "MaxRetryError",
+    "LocalEntryNotFoundError",
+    "OfflineModeIsEnabled",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionError",
+    "NameResolutionError",
+    "MaxRetryError",
 }
 
 
@@ -40,10 +45,14 @@ def _log_to_file() -> None:
 
     try:
         log_dir().mkdir(parents=True, exist_ok=True)
-        handler = RotatingFileHandler(log_dir() / "export.log", maxBytes=1_000_000, backupCount=2, encoding="utf-8")
+        handler = RotatingFileHandler(
+            log_dir() / "export.log", maxBytes=1_000_000, backupCount=2, encoding="utf-8"
+        )
     except OSError:
         return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+    )
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
@@ -71,7 +80,15 @@ class _Sender:
         if stage == progress.stage and not finished and now - last_time < 0.1:
             return
         self.last = (progress.stage, now)
-        self.conn.send(("progress", progress.stage, float(progress.done), float(progress.total), progress.detail))
+        self.conn.send(
+            (
+                "progress",
+                progress.stage,
+                float(progress.done),
+                float(progress.total),
+                progress.detail,
+            )
+        )
 
 
 def run_export(model_id: str, root: str, precision: str, conn) -> None:
@@ -100,13 +117,21 @@ def run_export(model_id: str, root: str, precision: str, conn) -> None:
             return
         except ImportError as e:  # torch or transformers are imported only now, by the export
             log.warning("export components missing: %s", e)
-            conn.send(("error", "missing-extra", (
-                "Preparing a model needs the export components (torch and transformers), which are "
-                "not installed. Install them with: pip install 'pegasus-desktop[export]'"), str(e)))
+            conn.send(
+                (
+                    "error",
+                    "missing-extra",
+                    (
+                        "Preparing a model needs the export components (torch and transformers), which are "
+                        "not installed. Install them with: pip install 'pegasus-desktop[export]'"
+                    ),
+                    str(e),
+                )
+            )
             return
         conn.send(("done", str(paths.folder)))
         log.info("exported to %s", paths.folder)
-    except BaseException as e:  # noqa: BLE001 - a bug: report it with its traceback
+    except BaseException as e:
         log.exception("export crashed")
         try:
             conn.send(("error", "crash", f"{type(e).__name__}: {e}", traceback.format_exc()))

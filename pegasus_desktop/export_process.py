@@ -66,8 +66,10 @@ class ExportJob(QObject):
         context = multiprocessing.get_context("spawn")
         receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(
-            target=export_child.run_export, args=(model_id, str(root), precision, sender),
-            name="pegasus-export", daemon=True,
+            target=export_child.run_export,
+            args=(model_id, str(root), precision, sender),
+            name="pegasus-export",
+            daemon=True,
         )
         self._job = (model_id, precision, Path(root))
         self._process.start()

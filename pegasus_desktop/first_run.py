@@ -175,7 +175,9 @@ class FirstRunView(QWidget):
 
     # -- what the main window calls
 
-    def prepare(self, model_id: str, precision: str, root: Path, problem: str = "", reexport: bool = False) -> None:
+    def prepare(
+        self, model_id: str, precision: str, root: Path, problem: str = "", reexport: bool = False
+    ) -> None:
         """Show the view for a model; ``problem`` says why an existing export cannot be used."""
         self.model_id, self.precision, self.root = model_id, precision, Path(root)
         name = html.escape(display_name(model_id))
@@ -183,8 +185,10 @@ class FirstRunView(QWidget):
         if Path(model_id).expanduser().is_dir():
             action = f"converts <b>{name}</b>"
         else:
-            action = (f"downloads <b>{name}</b> from the Hugging Face Hub (or takes it from its cache) "
-                      f"and converts it")
+            action = (
+                f"downloads <b>{name}</b> from the Hugging Face Hub (or takes it from its cache) "
+                f"and converts it"
+            )
         self.intro.setText(
             f"Before the first summary, Pegasus Desktop {action} to {precision} for fast summaries on "
             f"this computer's processor. This happens once; after that, everything runs offline. "

@@ -11,36 +11,24 @@ import logging
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSaveFile, Qt, QTimer, QUrl, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget
+from PySide6.QtCore import QByteArray, QTimer, Slot
+from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QStackedWidget
 
 from engine import Summary
 from engine.model_dir import MANIFEST, export_dir
 from engine.tokenizer import TextTokenizer
-from pegasus_desktop import __version__, errors
+from pegasus_desktop import errors
 from pegasus_desktop.documents import DocumentError, file_dialog_filter, read_document
 from pegasus_desktop.first_run import FirstRunView
-from pegasus_desktop.resources import APP_TITLE, config_dir, log_dir
+from pegasus_desktop.menus import fill_menus, make_action, open_folder, show_about
+from pegasus_desktop.resources import APP_TITLE, log_dir
 from pegasus_desktop.settings import Settings, save_settings
-from pegasus_desktop.summary_page import SummaryPage
+from pegasus_desktop.summary_page import SummaryPage, model_name, save_text, status_text
 from pegasus_desktop.tasks import run_in_background
 from pegasus_desktop.worker import EngineClient, ModelInfo
 
 log = logging.getLogger(__name__)
-
-
-def model_name(model_id: str) -> str:
-    path = Path(model_id).expanduser()
-    return path.name if path.is_dir() else model_id
-
-
-def status_text(model_id: str, precision: str, summary: Summary | None = None) -> str:
-    parts = [model_name(model_id), precision]
-    if summary is not None:
-        parts += [f"{summary.input_tokens:,} input tokens", f"{summary.seconds:.1f} s",
-                  f"{summary.tokens_per_second:.1f} tokens/s"]
-    return " · ".join(parts)
 
 
 class MainWindow(QMainWindow):
@@ -61,36 +49,34 @@ class MainWindow(QMainWindow):
 
     # -- building
 
-    def _action(self, text: str, slot, shortcuts=(), tip: str = "") -> QAction:
-        action = QAction(text, self)
-        action.setShortcuts([QKeySequence(s) for s in shortcuts])
-        action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        self.addAction(action)  # shortcuts work wherever the focus is
-        return action
-
     def _build_actions(self) -> None:
-        self.open_action = self._action("&Open…", self.open_file, ["Ctrl+O"], "Open a text, web page, PDF or Word file")
-        self.save_action = self._action("&Save summary…", self.save_summary, ["Ctrl+S"], "Save the summary as text")
-        self.quit_action = self._action("&Quit", self.close, ["Ctrl+Q"])
-        self.copy_action = self._action("&Copy summary", self.copy_summary, ["Ctrl+Shift+C"])
-        self.settings_action = self._action("Se&ttings…", self.open_settings, ["Ctrl+,"])
-        self.summarize_action = self._action("&Summarize", self.summarize, ["Ctrl+Return", "Ctrl+Enter"])
-        self.cancel_action = self._action("&Cancel", self.cancel, ["Esc"], "Stop the summary being written")
-        self.log_action = self._action("Show &log folder", self.show_log_folder)
-        self.about_action = self._action("&About Pegasus Desktop", self.about)
+        act = make_action
+        self.open_action = act(self, "&Open…", self.open_file, ["Ctrl+O"], "Open an article file")
+        self.save_action = act(self, "&Save summary…", self.save_summary, ["Ctrl+S"])
+        self.quit_action = act(self, "&Quit", self.close, ["Ctrl+Q"])
+        self.copy_action = act(self, "&Copy summary", self.copy_summary, ["Ctrl+Shift+C"])
+        self.settings_action = act(self, "Se&ttings…", self.open_settings, ["Ctrl+,"])
+        self.summarize_action = act(
+            self, "&Summarize", self.summarize, ["Ctrl+Return", "Ctrl+Enter"]
+        )
+        self.cancel_action = act(self, "&Cancel", self.cancel, ["Esc"], "Stop the summary")
+        self.log_action = act(self, "Show &log folder", lambda: open_folder(log_dir()))
+        self.about_action = act(
+            self,
+            "&About Pegasus Desktop",
+            lambda: show_about(self, self.settings.models_root_path()),
+        )
 
     def _build_menus(self) -> None:
-        menus = (
-            ("&File", (self.open_action, self.save_action, None, self.quit_action)),
-            ("&Edit", (self.copy_action, None, self.settings_action)),
-            ("&Summary", (self.summarize_action, self.cancel_action)),
-            ("&Help", (self.log_action, self.about_action)),
+        fill_menus(
+            self.menuBar(),
+            (
+                ("&File", (self.open_action, self.save_action, None, self.quit_action)),
+                ("&Edit", (self.copy_action, None, self.settings_action)),
+                ("&Summary", (self.summarize_action, self.cancel_action)),
+                ("&Help", (self.log_action, self.about_action)),
+            ),
         )
-        for title, actions in menus:
-            menu = self.menuBar().addMenu(title)
-            for action in actions:
-                menu.addSeparator() if action is None else menu.addAction(action)
 
     def _build_widgets(self) -> None:
         self.page = SummaryPage()
@@ -171,7 +157,9 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _loaded(self, info: ModelInfo) -> None:
         self.model = info
-        self.tokenizer = TextTokenizer(info.folder, int(info.generation_defaults.get("eos_token_id", 1)))
+        self.tokenizer = TextTokenizer(
+            info.folder, int(info.generation_defaults.get("eos_token_id", 1))
+        )
         self.page.options.set_model(info.model_id, info.generation_defaults, info.max_input_tokens)
         self.page.options.restore(self.settings.options)
         self._set_ready(True)
@@ -220,7 +208,9 @@ class MainWindow(QMainWindow):
         self.page.set_busy(True)
         self.cancel_action.setEnabled(True)
         self.summarize_action.setEnabled(False)
-        self.status.setText(f"{status_text(self.model.model_id, self.model.precision)} · summarizing…")
+        self.status.setText(
+            f"{status_text(self.model.model_id, self.model.precision)} · summarizing…"
+        )
         self.request = self.engine.summarize(text, self.page.options.options())
 
     @Slot()
@@ -247,7 +237,8 @@ class MainWindow(QMainWindow):
         self.page.output.setPlainText(summary.text)
         if summary.truncated and self.model is not None:
             self.page.summary_note.setText(
-                f"Only the first {self.model.max_input_tokens:,} of {summary.input_tokens:,} tokens were read.")
+                f"Only the first {self.model.max_input_tokens:,} of {summary.input_tokens:,} tokens were read."
+            )
         self.status.setText(status_text(self.model.model_id, self.model.precision, summary))
 
     @Slot(int)
@@ -277,16 +268,20 @@ class MainWindow(QMainWindow):
         message = f"{words:,} words · {tokens:,} tokens"
         if tokens > limit:
             kept = int(words * limit / tokens)
-            message = (f"⚠ {message}: longer than the {limit:,} tokens this model reads. Only the "
-                       f"first {limit:,} tokens (about the first {kept:,} words) will be summarized; "
-                       f"the rest is ignored.")
+            message = (
+                f"⚠ {message}: longer than the {limit:,} tokens this model reads. Only the "
+                f"first {limit:,} tokens (about the first {kept:,} words) will be summarized; "
+                f"the rest is ignored."
+            )
         self.page.count.setText(message)
 
     # -- files and clipboard
 
     @Slot()
     def open_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open an article", self.settings.last_folder, file_dialog_filter())
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open an article", self.settings.last_folder, file_dialog_filter()
+        )
         if path:
             self.open_path(Path(path))
 
@@ -306,9 +301,13 @@ class MainWindow(QMainWindow):
     def _open_failed(self, error: Exception, details: str) -> None:
         self.statusBar().clearMessage()
         if isinstance(error, DocumentError):
-            errors.show_error(self, "Cannot open the file", f"{error}\n\nThe text already in the box was kept.")
+            errors.show_error(
+                self, "Cannot open the file", f"{error}\n\nThe text already in the box was kept."
+            )
         else:
-            errors.show_error(self, "Cannot open the file", f"Reading the file failed: {error}", details)
+            errors.show_error(
+                self, "Cannot open the file", f"Reading the file failed: {error}", details
+            )
 
     @Slot()
     def copy_summary(self) -> None:
@@ -323,23 +322,21 @@ class MainWindow(QMainWindow):
         if not text:
             return
         start = str(Path(self.settings.last_folder or Path.home()) / "summary.txt")
-        path, _ = QFileDialog.getSaveFileName(self, "Save the summary", start, "Text (*.txt);;Markdown (*.md)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save the summary", start, "Text (*.txt);;Markdown (*.md)"
+        )
         if path:
             self.write_summary(Path(path), text)
 
     def write_summary(self, path: Path, text: str) -> bool:
-        """Write atomically with QSaveFile: a failed save leaves any older file as it was."""
+        """Write atomically (QSaveFile): a failed save leaves any older file as it was."""
         if path.suffix.lower() not in (".txt", ".md"):
             path = path.with_name(path.name + ".txt")
-        file = QSaveFile(str(path))
-        ok = file.open(QSaveFile.OpenModeFlag.WriteOnly)
-        if ok:
-            file.write(QByteArray((text.rstrip() + "\n").encode("utf-8")))
-            ok = file.commit()
-        else:
-            file.cancelWriting()
-        if not ok:
-            errors.show_error(self, "Not saved", f"The summary could not be saved to {path}: {file.errorString()}.")
+        problem = save_text(path, text)
+        if problem:
+            errors.show_error(
+                self, "Not saved", f"The summary could not be saved to {path}: {problem}."
+            )
             return False
         self.settings.last_folder = str(path.parent)
         self.statusBar().showMessage(f"Saved {path.name}.", 5000)
@@ -377,20 +374,6 @@ class MainWindow(QMainWindow):
             self.prepare_model()
 
     @Slot()
-    def show_log_folder(self) -> None:
-        log_dir().mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(log_dir())))
-
-    @Slot()
-    def about(self) -> None:
-        QMessageBox.about(
-            self, f"About {APP_TITLE}",
-            f"<b>{APP_TITLE}</b> {__version__}<br>Offline summaries with Pegasus on this computer's "
-            f"processor.<br><br>Models: {self.settings.models_root_path()}<br>Settings: {config_dir()}"
-            f"<br>Logs: {log_dir()}",
-        )
-
-    @Slot()
     def save(self) -> None:
         s = self.settings
         s.geometry = bytes(self.saveGeometry().toBase64()).decode()
@@ -403,7 +386,7 @@ class MainWindow(QMainWindow):
         except OSError as e:
             log.warning("settings not saved: %s", e)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.save()
         self.first_run.cancel()
         self.engine.shutdown()

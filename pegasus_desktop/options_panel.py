@@ -35,7 +35,11 @@ def length_presets(defaults: dict, limit: int) -> dict[str, tuple[int, int]]:
         hi = max(2, min(round(hi), limit))
         return max(0, min(round(lo), hi - 1)), hi
 
-    return {"short": clamp(low * 0.5, high * 0.5), "medium": clamp(low, high), "long": clamp(low * 1.5, high * 2)}
+    return {
+        "short": clamp(low * 0.5, high * 0.5),
+        "medium": clamp(low, high),
+        "long": clamp(low * 1.5, high * 2),
+    }
 
 
 class OptionsPanel(QWidget):
@@ -67,15 +71,21 @@ class OptionsPanel(QWidget):
         row.addWidget(self.advanced_button)
         row.addStretch(1)
 
-        self.beams = self._spin(1, 8, "Beams searched in parallel: more can read better but is slower.")
+        self.beams = self._spin(
+            1, 8, "Beams searched in parallel: more can read better but is slower."
+        )
         self.min_length = self._spin(0, 1024, "The summary has at least this many tokens.")
         self.max_length = self._spin(2, 1024, "The summary stops at this many tokens.")
         self.length_penalty = QDoubleSpinBox()
         self.length_penalty.setRange(-5.0, 5.0)
         self.length_penalty.setSingleStep(0.1)
-        self.length_penalty.setToolTip("Above 1 favours longer summaries, below 1 shorter ones (beam search).")
+        self.length_penalty.setToolTip(
+            "Above 1 favours longer summaries, below 1 shorter ones (beam search)."
+        )
         self.length_penalty.valueChanged.connect(self._edited)
-        self.no_repeat = self._spin(0, 10, "Never repeat a phrase of this many tokens (0: allowed).")
+        self.no_repeat = self._spin(
+            0, 10, "Never repeat a phrase of this many tokens (0: allowed)."
+        )
         self.min_length.valueChanged.connect(lambda v: self.max_length.setMinimum(max(2, v + 1)))
         reset = QPushButton("Model defaults")
         reset.clicked.connect(self.reset_to_defaults)
@@ -154,9 +164,14 @@ class OptionsPanel(QWidget):
     def state(self) -> dict:
         o = self.options()
         return {
-            "model": self.model_id, "length": self.length(), "advanced": self.advanced_button.isChecked(),
-            "num_beams": o.num_beams, "min_length": o.min_length, "max_length": o.max_length,
-            "length_penalty": o.length_penalty, "no_repeat_ngram_size": o.no_repeat_ngram_size,
+            "model": self.model_id,
+            "length": self.length(),
+            "advanced": self.advanced_button.isChecked(),
+            "num_beams": o.num_beams,
+            "min_length": o.min_length,
+            "max_length": o.max_length,
+            "length_penalty": o.length_penalty,
+            "no_repeat_ngram_size": o.no_repeat_ngram_size,
         }
 
     def restore(self, state: dict) -> None:
@@ -166,8 +181,12 @@ class OptionsPanel(QWidget):
             return
         self._applying = True
         try:
-            for spin, key in ((self.beams, "num_beams"), (self.min_length, "min_length"),
-                              (self.max_length, "max_length"), (self.no_repeat, "no_repeat_ngram_size")):
+            for spin, key in (
+                (self.beams, "num_beams"),
+                (self.min_length, "min_length"),
+                (self.max_length, "max_length"),
+                (self.no_repeat, "no_repeat_ngram_size"),
+            ):
                 if isinstance(state.get(key), int):
                     spin.setValue(state[key])
             if isinstance(state.get("length_penalty"), (int, float)):

@@ -17,9 +17,25 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QButtonGroup, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGroupBox,
-    QHBoxLayout, QLabel, QLineEdit, QMessageBox, QPushButton, QRadioButton, QSpinBox, QTabWidget,
-    QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from engine.model_dir import MANIFEST, default_models_root
@@ -37,7 +53,10 @@ def list_exports(root: Path) -> list[tuple[Path, str, str, int]]:
     for manifest in sorted(root.glob(f"*/*/{MANIFEST}")):
         folder = manifest.parent
         try:
-            source = json.loads(manifest.read_text()).get("source", {}).get("model_id") or folder.parent.name
+            source = (
+                json.loads(manifest.read_text()).get("source", {}).get("model_id")
+                or folder.parent.name
+            )
         except (OSError, ValueError, AttributeError):
             source = folder.parent.name
         found.append((folder, str(source), folder.name, folder_size(folder)))
@@ -54,7 +73,12 @@ def _token_hint() -> str:
 class SettingsDialog(QDialog):
     reexport_requested = Signal()
 
-    def __init__(self, settings: Settings, delete_export: Callable[[Path], None], parent: QWidget | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        delete_export: Callable[[Path], None],
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.settings = dataclasses.replace(settings)
@@ -62,7 +86,9 @@ class SettingsDialog(QDialog):
         tabs = QTabWidget()
         tabs.addTab(self._model_tab(), "Model")
         tabs.addTab(self._storage_tab(), "Storage")
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -171,7 +197,9 @@ class SettingsDialog(QDialog):
 
     @Slot()
     def _browse_checkpoint(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a checkpoint folder", self.folder.text())
+        folder = QFileDialog.getExistingDirectory(
+            self, "Choose a checkpoint folder", self.folder.text()
+        )
         if folder:
             self.folder.setText(folder)
             self.folder_radio.setChecked(True)
@@ -184,8 +212,11 @@ class SettingsDialog(QDialog):
         from huggingface_hub import login
 
         self.token_status.setText("Checking the token with the Hugging Face Hub…")
-        run_in_background(lambda: login(token=token, add_to_git_credential=False),
-                          self._token_saved, self._token_failed)
+        run_in_background(
+            lambda: login(token=token, add_to_git_credential=False),
+            self._token_saved,
+            self._token_failed,
+        )
 
     @Slot(object)
     def _token_saved(self, _result) -> None:
@@ -196,9 +227,11 @@ class SettingsDialog(QDialog):
     def _token_failed(self, error: Exception, details: str) -> None:
         self.token_status.setText(_token_hint())
         errors.show_error(
-            self, "Token not saved",
+            self,
+            "Token not saved",
             f"The token could not be checked with the Hugging Face Hub, so it was not saved: {error}. "
-            f"Check that it is a valid access token and that this computer is online.", details,
+            f"Check that it is a valid access token and that this computer is online.",
+            details,
         )
 
     @Slot()
@@ -274,7 +307,9 @@ class SettingsDialog(QDialog):
 
     @Slot()
     def _change_root(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Store exported models in", str(self.models_root()))
+        folder = QFileDialog.getExistingDirectory(
+            self, "Store exported models in", str(self.models_root())
+        )
         if folder:
             self._set_root(folder)
 
@@ -291,10 +326,12 @@ class SettingsDialog(QDialog):
             return
         folder = Path(item.data(0, Qt.ItemDataRole.UserRole))
         answer = QMessageBox.question(
-            self, "Delete the export?",
+            self,
+            "Delete the export?",
             f"Delete the {item.text(1)} export of {item.text(0)} ({item.text(2)})?\n\n{folder}\n\n"
             f"It can be made again later (which may download the model again).",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
         )
         if answer != QMessageBox.StandardButton.Yes:
             return

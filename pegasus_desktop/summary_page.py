@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QByteArray, QSaveFile, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine import Summary
 from pegasus_desktop.documents import SUPPORTED_SUFFIXES
 from pegasus_desktop.options_panel import OptionsPanel
 
@@ -29,24 +30,49 @@ def dropped_file(mime) -> Path | None:
     return None
 
 
+def model_name(model_id: str) -> str:
+    path = Path(model_id).expanduser()
+    return path.name if path.is_dir() else model_id
+
+
+def status_text(model_id: str, precision: str, summary: Summary | None = None) -> str:
+    parts = [model_name(model_id), precision]
+    if summary is not None:
+        parts += [
+            f"{summary.input_tokens:,} input tokens",
+            f"{summary.seconds:.1f} s",
+            f"{summary.tokens_per_second:.1f} tokens/s",
+        ]
+    return " · ".join(parts)
+
+
+def save_text(path: Path, text: str) -> str:
+    """Write ``text`` (UTF-8, one final newline) through QSaveFile; return "" or the error."""
+    file = QSaveFile(str(path))
+    if not file.open(QSaveFile.OpenModeFlag.WriteOnly):
+        return file.errorString()
+    file.write(QByteArray((text.rstrip() + "\n").encode("utf-8")))
+    return "" if file.commit() else file.errorString()
+
+
 class InputEdit(QPlainTextEdit):
     """A plain-text box that also takes dropped files (it reports them instead of their path)."""
 
     file_dropped = Signal(Path)
 
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt's name
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if dropped_file(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             super().dragEnterEvent(event)
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802
+    def dragMoveEvent(self, event) -> None:
         if dropped_file(event.mimeData()) is not None:
             event.acceptProposedAction()
         else:
             super().dragMoveEvent(event)
 
-    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+    def dropEvent(self, event: QDropEvent) -> None:
         path = dropped_file(event.mimeData())
         if path is None:
             super().dropEvent(event)

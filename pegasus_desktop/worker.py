@@ -53,19 +53,25 @@ class SummarizerWorker(QObject):
         self.summarizer = None  # free the old sessions before building new ones
         start = time.perf_counter()
         try:
-            summarizer = Summarizer.load(model_id, precision=precision, root=root, n_threads=n_threads or None)
+            summarizer = Summarizer.load(
+                model_id, precision=precision, root=root, n_threads=n_threads or None
+            )
         except EngineError as e:
             log.warning("loading %s (%s) failed: %s", model_id, precision, e)
             self.load_failed.emit(str(e), "".join(traceback.format_exception(e)))
             return
-        except Exception as e:  # noqa: BLE001 - onnxruntime and numpy raise their own types
+        except Exception as e:
             log.exception("loading %s failed", model_id)
             self.load_failed.emit(f"The model could not be loaded: {e}", traceback.format_exc())
             return
         self.summarizer = summarizer
         info = ModelInfo(
-            model_id, precision, summarizer.model.folder, summarizer.max_input_tokens,
-            dict(summarizer.model.generation_defaults), time.perf_counter() - start,
+            model_id,
+            precision,
+            summarizer.model.folder,
+            summarizer.max_input_tokens,
+            dict(summarizer.model.generation_defaults),
+            time.perf_counter() - start,
         )
         log.info("loaded %s (%s) from %s in %.2f s", model_id, precision, info.folder, info.seconds)
         self.loaded.emit(info)
@@ -85,7 +91,8 @@ class SummarizerWorker(QObject):
             return
         try:
             summary = self.summarizer.summarize(
-                text, options,
+                text,
+                options,
                 on_text=lambda best: self.partial.emit(request, best),
                 should_stop=lambda: request <= self.cancel_up_to,
             )
@@ -95,12 +102,16 @@ class SummarizerWorker(QObject):
         except ValueError as e:  # empty text, or options the model cannot take
             self.failed.emit(request, str(e), "")
             return
-        except Exception as e:  # noqa: BLE001 - shown to the user with its traceback
+        except Exception as e:
             log.exception("summarizing failed")
             self.failed.emit(request, f"Summarizing failed: {e}", traceback.format_exc())
             return
-        log.info("summary: %d input tokens, %d new tokens in %.2f s", summary.input_tokens,
-                 summary.new_tokens, summary.seconds)
+        log.info(
+            "summary: %d input tokens, %d new tokens in %.2f s",
+            summary.input_tokens,
+            summary.new_tokens,
+            summary.seconds,
+        )
         self.finished.emit(request, summary)
 
 
@@ -129,9 +140,19 @@ class EngineClient(QObject):
         self.worker.moveToThread(self.thread)
         self._load.connect(self.worker.load)
         self._unload.connect(self.worker.unload)
-        self._unload_blocking.connect(self.worker.unload, Qt.ConnectionType.BlockingQueuedConnection)
+        self._unload_blocking.connect(
+            self.worker.unload, Qt.ConnectionType.BlockingQueuedConnection
+        )
         self._summarize.connect(self.worker.summarize)
-        for name in ("loaded", "load_failed", "unloaded", "partial", "finished", "failed", "cancelled"):
+        for name in (
+            "loaded",
+            "load_failed",
+            "unloaded",
+            "partial",
+            "finished",
+            "failed",
+            "cancelled",
+        ):
             getattr(self.worker, name).connect(getattr(self, name))
         self.thread.finished.connect(self.worker.deleteLater)
         self.thread.start()

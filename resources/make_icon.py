@@ -1,6 +1,6 @@
 """Draw the app icon (resources/icon.png, 256 px): a page of text and its short summary.
 
-    QT_QPA_PLATFORM=offscreen python resources/make_icon.py
+QT_QPA_PLATFORM=offscreen python resources/make_icon.py
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
 FIXTURE_MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-pegasus"
 
@@ -17,7 +17,9 @@ FIXTURE_MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-pegasus
 @pytest.fixture(scope="session")
 def app_checkpoint() -> Path:
     """The trained fixture model (tools/train_fixture.py): its summaries are real sentences."""
-    assert (FIXTURE_MODEL / "model.safetensors").is_file(), f"the fixture model is missing: {FIXTURE_MODEL}"
+    assert (FIXTURE_MODEL / "model.safetensors").is_file(), (
+        f"the fixture model is missing: {FIXTURE_MODEL}"
+    )
     return FIXTURE_MODEL
 
 
@@ -47,8 +49,11 @@ def shown_errors(monkeypatch) -> list[tuple[str, str, str]]:
     from pegasus_desktop import errors
 
     shown: list[tuple[str, str, str]] = []
-    monkeypatch.setattr(errors, "show_error", lambda parent, title, message, details="": shown.append(
-        (title, message, details)))
+    monkeypatch.setattr(
+        errors,
+        "show_error",
+        lambda parent, title, message, details="": shown.append((title, message, details)),
+    )
     return shown
 
 

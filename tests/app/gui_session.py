@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -39,7 +40,7 @@ def main() -> int:
     wait_until(app, lambda: window.stack.currentWidget() is window.first_run, 30)
     window.first_run.start()
     wait_until(app, lambda: window.model is not None, 240)
-    window.page.input.setPlainText(open(article_file, encoding="utf-8").read())
+    window.page.input.setPlainText(Path(article_file).read_text(encoding="utf-8"))
     done = []
     window.engine.finished.connect(lambda request, summary: done.append(summary.text))
     window.summarize()
@@ -49,11 +50,17 @@ def main() -> int:
     app.processEvents()
     dialog.reject()
     window.close()
-    print(json.dumps({
-        "summary": done[0],
-        "shown": window.page.output.toPlainText(),
-        "forbidden": sorted(m for m in ("torch", "transformers", "onnx") if m in sys.modules),
-    }))
+    print(
+        json.dumps(
+            {
+                "summary": done[0],
+                "shown": window.page.output.toPlainText(),
+                "forbidden": sorted(
+                    m for m in ("torch", "transformers", "onnx") if m in sys.modules
+                ),
+            }
+        )
+    )
     return 0
 
 

@@ -6,7 +6,13 @@ import os
 
 import pytest
 
-from pegasus_desktop.documents import DocumentError, decode_text, html_to_text, markdown_to_text, read_document
+from pegasus_desktop.documents import (
+    DocumentError,
+    decode_text,
+    html_to_text,
+    markdown_to_text,
+    read_document,
+)
 
 TEXT = "Café owners in Zürich said the naïve plan would cost €1.5 million.\n\nIt was approved on Friday."
 LATIN1 = TEXT.replace("€", "EUR")  # Latin-1 has no euro sign
@@ -41,10 +47,17 @@ def make_docx(path, paragraphs, table=None):
     return path
 
 
-@pytest.mark.parametrize("encoding, text", [
-    ("utf-8", TEXT), ("utf-8-sig", TEXT), ("utf-16", TEXT), ("utf-16-be", None), ("latin-1", LATIN1),
-    ("cp1252", TEXT),
-])
+@pytest.mark.parametrize(
+    "encoding, text",
+    [
+        ("utf-8", TEXT),
+        ("utf-8-sig", TEXT),
+        ("utf-16", TEXT),
+        ("utf-16-be", None),
+        ("latin-1", LATIN1),
+        ("cp1252", TEXT),
+    ],
+)
 def test_txt_encodings_are_detected(tmp_path, encoding, text):
     if text is None:  # UTF-16 big-endian with a BOM written by hand
         data = b"\xfe\xff" + TEXT.encode("utf-16-be")
@@ -58,9 +71,15 @@ def test_txt_encodings_are_detected(tmp_path, encoding, text):
 
 def test_markdown_keeps_the_words_not_the_markup(tmp_path):
     path = tmp_path / "notes.md"
-    path.write_text("# Big news\n\nThe **council** voted on *Monday* ([minutes](http://x.org)).\n\n"
-                    "- first point\n- `second` point\n", encoding="utf-8")
-    assert read_document(path) == "Big news\n\nThe council voted on Monday (minutes).\n\nfirst point\nsecond point"
+    path.write_text(
+        "# Big news\n\nThe **council** voted on *Monday* ([minutes](http://x.org)).\n\n"
+        "- first point\n- `second` point\n",
+        encoding="utf-8",
+    )
+    assert (
+        read_document(path)
+        == "Big news\n\nThe council voted on Monday (minutes).\n\nfirst point\nsecond point"
+    )
 
 
 @pytest.mark.parametrize("suffix", [".html", ".htm"])
@@ -73,19 +92,30 @@ def test_html_gives_visible_text_only(tmp_path, suffix):
     )
     path = tmp_path / f"page{suffix}"
     path.write_bytes(page.encode("cp1252"))
-    assert read_document(path) == "Storm & flood\n\nRivers rose in Köln on Tuesday.\n\nSchools closed.\nRoads too."
+    assert (
+        read_document(path)
+        == "Storm & flood\n\nRivers rose in Köln on Tuesday.\n\nSchools closed.\nRoads too."
+    )
 
 
 def test_pdf_text_is_extracted(tmp_path):
-    path = make_pdf(tmp_path / "report.pdf", ["The harbour reopened on Monday.", "Ships queued for hours."])
+    path = make_pdf(
+        tmp_path / "report.pdf", ["The harbour reopened on Monday.", "Ships queued for hours."]
+    )
     text = read_document(path)
     assert "The harbour reopened on Monday." in text and "Ships queued for hours." in text
 
 
 def test_docx_paragraphs_and_tables_are_extracted(tmp_path):
-    path = make_docx(tmp_path / "memo.docx", ["Sales rose 4% in May.", "Costs fell."],
-                     table=[["Region", "Sales"], ["North", "12"]])
-    assert read_document(path) == "A report\n\nSales rose 4% in May.\n\nCosts fell.\n\nRegion | Sales\n\nNorth | 12"
+    path = make_docx(
+        tmp_path / "memo.docx",
+        ["Sales rose 4% in May.", "Costs fell."],
+        table=[["Region", "Sales"], ["North", "12"]],
+    )
+    assert (
+        read_document(path)
+        == "A report\n\nSales rose 4% in May.\n\nCosts fell.\n\nRegion | Sales\n\nNorth | 12"
+    )
 
 
 def test_binary_file_is_refused_with_a_clear_message(tmp_path):
@@ -95,12 +125,15 @@ def test_binary_file_is_refused_with_a_clear_message(tmp_path):
         read_document(path)
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("fake.pdf", b"not a pdf at all", "cannot be read as a PDF"),
-    ("fake.docx", b"PK\x03\x04 nope", "cannot be read as a Word document"),
-    ("empty.txt", b"", "has no text"),
-    ("picture.png", b"\x89PNG", "not a file type"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("fake.pdf", b"not a pdf at all", "cannot be read as a PDF"),
+        ("fake.docx", b"PK\x03\x04 nope", "cannot be read as a Word document"),
+        ("empty.txt", b"", "has no text"),
+        ("picture.png", b"\x89PNG", "not a file type"),
+    ],
+)
 def test_unreadable_files_say_why(tmp_path, name, data, message):
     path = tmp_path / name
     path.write_bytes(data)

@@ -32,14 +32,18 @@ def test_uncaught_exceptions_are_logged_and_shown(qtbot, shown_errors, caplog, m
     except RuntimeError:
         with caplog.at_level(logging.CRITICAL):
             sys.excepthook(*sys.exc_info())
-    assert shown_errors[-1][0] == "Unexpected error" and "RuntimeError: kaboom" in shown_errors[-1][1]
+    assert (
+        shown_errors[-1][0] == "Unexpected error" and "RuntimeError: kaboom" in shown_errors[-1][1]
+    )
     assert "Traceback" in shown_errors[-1][2] and "kaboom" in caplog.text
 
     def fail():
         raise ValueError("from a thread")
 
     shown_on = []
-    monkeypatch.setattr(errors, "show_error", lambda *args: shown_on.append((threading.current_thread(), args)))
+    monkeypatch.setattr(
+        errors, "show_error", lambda *args: shown_on.append((threading.current_thread(), args))
+    )
     thread = threading.Thread(target=fail)
     thread.start()
     thread.join()

@@ -11,8 +11,9 @@ from engine.model_dir import export_dir
 from pegasus_desktop.settings import Settings
 
 
-def test_first_run_exports_from_a_local_folder_then_summarizes(qtbot, make_window, app_checkpoint, tmp_path,
-                                                               article):
+def test_first_run_exports_from_a_local_folder_then_summarizes(
+    qtbot, make_window, app_checkpoint, tmp_path, article
+):
     root = tmp_path / "models"
     window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
@@ -38,7 +39,9 @@ def test_first_run_exports_from_a_local_folder_then_summarizes(qtbot, make_windo
     assert window.page.output.toPlainText()
 
 
-def test_cancelled_first_run_leaves_no_export_and_offers_to_try_again(qtbot, make_window, app_checkpoint, tmp_path):
+def test_cancelled_first_run_leaves_no_export_and_offers_to_try_again(
+    qtbot, make_window, app_checkpoint, tmp_path
+):
     root = tmp_path / "models"
     window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
@@ -56,13 +59,17 @@ def test_cancelled_first_run_leaves_no_export_and_offers_to_try_again(qtbot, mak
     assert "export" in seen and "verify" not in seen
     assert not view.job.is_running()
     assert not export_dir(str(app_checkpoint), "int8", root).exists()
-    assert not export_dir(str(app_checkpoint), "int8", root).parent.exists()  # no staging left either
+    assert not export_dir(
+        str(app_checkpoint), "int8", root
+    ).parent.exists()  # no staging left either
     assert view.start_button.text() == "Try again" and view.start_button.isEnabled()
     assert "Cancelled" in view.message.text()
     assert window.model is None and window.stack.currentWidget() is view
 
 
-def test_offline_failure_names_the_folder_setting_and_the_hf_cache(qtbot, make_window, tmp_path, shown_errors):
+def test_offline_failure_names_the_folder_setting_and_the_hf_cache(
+    qtbot, make_window, tmp_path, shown_errors
+):
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     root = tmp_path / "models"
     window = make_window(Settings(model_id="nobody-here/not-cached-pegasus", models_root=str(root)))
@@ -83,7 +90,9 @@ def test_offline_failure_names_the_folder_setting_and_the_hf_cache(qtbot, make_w
     assert not root.exists() or not any(root.iterdir())
 
 
-def test_damaged_export_offers_a_re_export(qtbot, make_window, app_checkpoint, app_exports, tmp_path, shown_errors):
+def test_damaged_export_offers_a_re_export(
+    qtbot, make_window, app_checkpoint, app_exports, tmp_path, shown_errors
+):
     import shutil
 
     root = tmp_path / "models"

@@ -22,9 +22,18 @@ def _env(tmp_path) -> dict:
 def test_gui_process_never_imports_torch_through_a_whole_session(tmp_path, app_checkpoint, article):
     (tmp_path / "article.txt").write_text(article, encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, str(HERE / "gui_session.py"), str(app_checkpoint), str(tmp_path / "models"),
-         str(tmp_path / "article.txt")],
-        env=_env(tmp_path), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            str(HERE / "gui_session.py"),
+            str(app_checkpoint),
+            str(tmp_path / "models"),
+            str(tmp_path / "article.txt"),
+        ],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     seen = json.loads(result.stdout.strip().splitlines()[-1])
@@ -49,17 +58,33 @@ def test_windowed_start_without_stdio_logs_to_the_user_log_dir(tmp_path):
         "raise SystemExit(main())\n"
     )
     env = _env(tmp_path)
-    result = subprocess.run([sys.executable, "-c", code, "--model", "google/pegasus-xsum"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--model", "google/pegasus-xsum"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout == "" and result.stderr == ""
-    log = (tmp_path / "xdg_state_home" / "pegasus-desktop" / "log" / "pegasus-desktop.log").read_text()
+    log = (
+        tmp_path / "xdg_state_home" / "pegasus-desktop" / "log" / "pegasus-desktop.log"
+    ).read_text()
     assert "windowed ok" in log and "starting Pegasus Desktop" in log
-    settings = json.loads((tmp_path / "xdg_config_home" / "pegasus-desktop" / "settings.json").read_text())
+    settings = json.loads(
+        (tmp_path / "xdg_config_home" / "pegasus-desktop" / "settings.json").read_text()
+    )
     assert settings["model_id"] == "google/pegasus-xsum"
 
 
 def test_module_and_version_entry_points(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pegasus_desktop", "--version"], env=_env(tmp_path),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "pegasus_desktop", "--version"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0 and result.stdout.startswith("pegasus-desktop 0.")

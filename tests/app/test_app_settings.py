@@ -13,7 +13,13 @@ from PySide6.QtWidgets import QMessageBox
 from engine.model_dir import export_dir
 from pegasus_desktop.disk import DiskSpaceError, check_free_space
 from pegasus_desktop.options_panel import length_presets
-from pegasus_desktop.settings import CURATED_MODELS, Settings, load_settings, save_settings, settings_path
+from pegasus_desktop.settings import (
+    CURATED_MODELS,
+    Settings,
+    load_settings,
+    save_settings,
+    settings_path,
+)
 from pegasus_desktop.settings_dialog import SettingsDialog
 
 
@@ -21,10 +27,14 @@ def test_settings_file_round_trip_and_bad_values(user_dirs):
     path = settings_path()
     assert str(path).startswith(str(user_dirs / "xdg_config_home"))
     assert load_settings() == Settings()
-    settings = Settings(model_id="google/pegasus-xsum", precision="fp32", n_threads=2, last_input="héllo")
+    settings = Settings(
+        model_id="google/pegasus-xsum", precision="fp32", n_threads=2, last_input="héllo"
+    )
     save_settings(settings)
     assert load_settings() == settings
-    path.write_text(json.dumps({"precision": "fp16", "n_threads": "many", "model_id": "", "unknown": 1}))
+    path.write_text(
+        json.dumps({"precision": "fp16", "n_threads": "many", "model_id": "", "unknown": 1})
+    )
     assert load_settings() == Settings()
     path.write_text("{ not json")
     assert load_settings() == Settings()
@@ -38,7 +48,7 @@ def test_length_presets_follow_the_generation_config():
 
 
 def test_disk_space_check_says_how_much_is_needed(tmp_path, monkeypatch):
-    import pegasus_desktop.disk as disk
+    from pegasus_desktop import disk
 
     monkeypatch.setattr(disk, "free_bytes", lambda root: 7_000_000_000)
     assert "Needs about 6.0 GB; 7.0 GB free" in check_free_space(2_000_000_000, tmp_path)
@@ -47,7 +57,9 @@ def test_disk_space_check_says_how_much_is_needed(tmp_path, monkeypatch):
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"x" * 1000)
     assert disk.checkpoint_bytes(str(tmp_path / "ckpt")) == 1000
-    assert disk.checkpoint_bytes("nobody-here/not-cached-pegasus") is None  # offline: unknown, skipped
+    assert (
+        disk.checkpoint_bytes("nobody-here/not-cached-pegasus") is None
+    )  # offline: unknown, skipped
 
 
 def test_settings_persist_across_a_restart_of_the_window(qtbot, make_window, settings_for, article):
@@ -74,10 +86,14 @@ def test_settings_persist_across_a_restart_of_the_window(qtbot, make_window, set
 
 def test_typed_text_is_saved_without_closing(qtbot, loaded_window):
     loaded_window.page.input.setPlainText("Unsaved work survives a crash.")
-    qtbot.waitUntil(lambda: load_settings().last_input == "Unsaved work survives a crash.", timeout=5_000)
+    qtbot.waitUntil(
+        lambda: load_settings().last_input == "Unsaved work survives a crash.", timeout=5_000
+    )
 
 
-def test_switching_precision_reloads_on_the_worker(qtbot, loaded_window, app_checkpoint, app_exports, article):
+def test_switching_precision_reloads_on_the_worker(
+    qtbot, loaded_window, app_checkpoint, app_exports, article
+):
     window = loaded_window
     assert window.model.precision == "int8"
     worker_summarizer = window.engine.worker.summarizer
@@ -103,13 +119,19 @@ def test_the_model_is_not_reloaded_per_request(qtbot, loaded_window, article):
     assert loaded_window.engine.worker.summarizer is summarizer
 
 
-def test_dialog_lists_curated_models_and_returns_the_choice(qtbot, app_checkpoint, tmp_path, shown_errors):
+def test_dialog_lists_curated_models_and_returns_the_choice(
+    qtbot, app_checkpoint, tmp_path, shown_errors
+):
     dialog = SettingsDialog(Settings(), delete_export=lambda folder: None)
     qtbot.addWidget(dialog)
-    ids = [dialog.curated.topLevelItem(i).text(0) for i in range(dialog.curated.topLevelItemCount())]
+    ids = [
+        dialog.curated.topLevelItem(i).text(0) for i in range(dialog.curated.topLevelItemCount())
+    ]
     assert ids == [m for m, _ in CURATED_MODELS] and ids[0] == "google/pegasus-cnn_dailymail"
     assert all(dialog.curated.topLevelItem(i).text(1) for i in range(len(ids)))
-    assert dialog.curated_radio.isChecked() and dialog.chosen_model() == "google/pegasus-cnn_dailymail"
+    assert (
+        dialog.curated_radio.isChecked() and dialog.chosen_model() == "google/pegasus-cnn_dailymail"
+    )
 
     dialog.hub_radio.setChecked(True)
     dialog.hub_id.setText("acme/pegasus-legal")
@@ -117,7 +139,11 @@ def test_dialog_lists_curated_models_and_returns_the_choice(qtbot, app_checkpoin
     dialog.threads.setValue(1)
     dialog.accept()
     result = dialog.result_settings()
-    assert (result.model_id, result.precision, result.n_threads) == ("acme/pegasus-legal", "fp32", 1)
+    assert (result.model_id, result.precision, result.n_threads) == (
+        "acme/pegasus-legal",
+        "fp32",
+        1,
+    )
 
     dialog = SettingsDialog(Settings(), delete_export=lambda folder: None)
     qtbot.addWidget(dialog)
@@ -130,7 +156,8 @@ def test_dialog_lists_curated_models_and_returns_the_choice(qtbot, app_checkpoin
 
 
 def test_dialog_shows_data_folder_and_deletes_an_export_after_confirming(
-        qtbot, make_window, app_checkpoint, app_exports, tmp_path, monkeypatch):
+    qtbot, make_window, app_checkpoint, app_exports, tmp_path, monkeypatch
+):
     root = tmp_path / "models"
     shutil.copytree(app_exports, root)
     window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
@@ -141,7 +168,11 @@ def test_dialog_shows_data_folder_and_deletes_an_export_after_confirming(
     assert dialog.size_label.text().startswith("Using ") and "bytes" not in dialog.size_label.text()
     assert dialog.exports.topLevelItemCount() == 2
     int8 = export_dir(str(app_checkpoint), "int8", root)
-    item = next(dialog.exports.topLevelItem(i) for i in range(2) if dialog.exports.topLevelItem(i).text(1) == "int8")
+    item = next(
+        dialog.exports.topLevelItem(i)
+        for i in range(2)
+        if dialog.exports.topLevelItem(i).text(1) == "int8"
+    )
     assert item.text(0) == str(app_checkpoint)
     dialog.exports.setCurrentItem(item)
 

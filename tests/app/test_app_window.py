@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDropEvent, QGuiApplication, QKeySequence
+from test_app_documents import make_docx, make_pdf
 
 from engine import GenerationOptions, Summarizer
-from test_app_documents import make_docx, make_pdf
 
 
 def slow_down(window, monkeypatch, seconds_per_step=0.03):
@@ -37,16 +38,22 @@ def long_options(window):
     panel.min_length.setValue(min(limit, 60) - 2)
 
 
-def test_paste_and_summarize_matches_the_engine(qtbot, loaded_window, app_checkpoint, app_exports, article):
+def test_paste_and_summarize_matches_the_engine(
+    qtbot, loaded_window, app_checkpoint, app_exports, article
+):
     """The window's summary is the engine's, with the options shown (the model's defaults)."""
     window = loaded_window
     window.page.input.setPlainText(article)
     with qtbot.waitSignal(window.engine.finished, timeout=30_000):
         qtbot.mouseClick(window.page.summarize_button, Qt.MouseButton.LeftButton)
     options = window.page.options.options()
-    expected = Summarizer.load(str(app_checkpoint), precision="int8", root=app_exports).summarize(article, options)
+    expected = Summarizer.load(str(app_checkpoint), precision="int8", root=app_exports).summarize(
+        article, options
+    )
     assert window.page.output.toPlainText() == expected.text
-    reference = json.loads((app_checkpoint / "heldout.jsonl").read_text().splitlines()[0])["summary"]
+    reference = json.loads((app_checkpoint / "heldout.jsonl").read_text().splitlines()[0])[
+        "summary"
+    ]
     assert expected.text == reference  # the trained fixture gets its held-out articles right
     status = window.status.text()
     assert app_checkpoint.name in status and "int8" in status
@@ -60,9 +67,13 @@ def test_options_come_from_the_model_generation_config(loaded_window):
     assert panel.beams.value() == int(defaults.get("num_beams") or 1)
     assert panel.length() == "medium"
     assert (panel.min_length.value(), panel.max_length.value()) == (
-        int(defaults.get("min_length") or 0), int(defaults.get("max_length") or 20))
+        int(defaults.get("min_length") or 0),
+        int(defaults.get("max_length") or 20),
+    )
     panel._button("short").click()
-    assert panel.length() == "short" and panel.max_length.value() < int(defaults.get("max_length") or 20)
+    assert panel.length() == "short" and panel.max_length.value() < int(
+        defaults.get("max_length") or 20
+    )
     panel.max_length.setValue(panel.max_length.value() + 1)
     assert panel.length() == "custom"
     panel.reset_to_defaults()
@@ -83,7 +94,9 @@ def test_streaming_updates_arrive_before_the_end(qtbot, loaded_window, article):
     assert partials[-1] == summary.text == window.page.output.toPlainText()
 
 
-def test_cancel_stops_within_a_step_and_keeps_the_text_so_far(qtbot, loaded_window, article, monkeypatch):
+def test_cancel_stops_within_a_step_and_keeps_the_text_so_far(
+    qtbot, loaded_window, article, monkeypatch
+):
     window = loaded_window
     long_options(window)
     slow_down(window, monkeypatch)
@@ -121,7 +134,7 @@ def test_window_stays_responsive_while_summarizing(qtbot, loaded_window, article
     timer.stop()
     assert elapsed > 0.5
     assert len(ticks) >= 0.3 * elapsed / 0.010  # the event loop kept running
-    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(gaps) < 0.25
 
 
@@ -131,8 +144,11 @@ def test_summarize_shortcut_and_menus_list_shortcuts(loaded_window):
     assert window.cancel_action.shortcut() == QKeySequence("Esc")
     assert window.settings_action.shortcut() == QKeySequence("Ctrl+,")
     assert window.open_action.shortcut() == QKeySequence("Ctrl+O")
-    menu_actions = {a.text() for menu in window.menuBar().findChildren(type(window.menuBar().addMenu("x")))
-                    for a in menu.actions()}
+    menu_actions = {
+        a.text()
+        for menu in window.menuBar().findChildren(type(window.menuBar().addMenu("x")))
+        for a in menu.actions()
+    }
     assert {"&Summarize", "&Cancel", "Se&ttings…", "&Open…", "Show &log folder"} <= menu_actions
 
 
@@ -154,8 +170,19 @@ def test_word_and_token_count_warns_over_the_limit(qtbot, loaded_window, article
     assert f"Only the first {window.model.max_input_tokens:,} tokens" in window.page.count.text()
 
 
-@pytest.mark.parametrize("name", ["utf8.txt", "utf16.txt", "latin1.txt", "notes.md", "page.html", "page.htm",
-                                  "report.pdf", "memo.docx"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "utf8.txt",
+        "utf16.txt",
+        "latin1.txt",
+        "notes.md",
+        "page.html",
+        "page.htm",
+        "report.pdf",
+        "memo.docx",
+    ],
+)
 def test_open_each_file_type(qtbot, loaded_window, tmp_path, name):
     sentence = "The new bridge opened in Lisbon on Monday after five years of work."
     path = tmp_path / name
@@ -169,14 +196,19 @@ def test_open_each_file_type(qtbot, loaded_window, tmp_path, name):
     elif name == "notes.md":
         path.write_text(f"# News\n\n{sentence}", encoding="utf-8")
     elif name.startswith("page"):
-        path.write_text(f"<html><body><h1>News</h1><p>{sentence}</p><script>x()</script></body></html>")
+        path.write_text(
+            f"<html><body><h1>News</h1><p>{sentence}</p><script>x()</script></body></html>"
+        )
     elif name == "report.pdf":
         make_pdf(path, [sentence])
     else:
         make_docx(path, [sentence])
     loaded_window.open_path(path)
     qtbot.waitUntil(lambda: sentence in loaded_window.page.input.toPlainText(), timeout=10_000)
-    assert "<" not in loaded_window.page.input.toPlainText() and "#" not in loaded_window.page.input.toPlainText()
+    assert (
+        "<" not in loaded_window.page.input.toPlainText()
+        and "#" not in loaded_window.page.input.toPlainText()
+    )
 
 
 def test_binary_file_error_keeps_the_text(qtbot, loaded_window, tmp_path, shown_errors):
@@ -186,7 +218,11 @@ def test_binary_file_error_keeps_the_text(qtbot, loaded_window, tmp_path, shown_
     loaded_window.open_path(path)
     qtbot.waitUntil(lambda: bool(shown_errors), timeout=10_000)
     title, message, _ = shown_errors[0]
-    assert title == "Cannot open the file" and "does not look like text" in message and "kept" in message
+    assert (
+        title == "Cannot open the file"
+        and "does not look like text" in message
+        and "kept" in message
+    )
     assert loaded_window.page.input.toPlainText() == "My own text."
 
 
@@ -195,10 +231,17 @@ def test_drop_a_file(qtbot, loaded_window, tmp_path):
     path.write_text("Dropped article text.", encoding="utf-8")
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     loaded_window.page.input.dropEvent(event)
-    qtbot.waitUntil(lambda: loaded_window.page.input.toPlainText() == "Dropped article text.", timeout=10_000)
+    qtbot.waitUntil(
+        lambda: loaded_window.page.input.toPlainText() == "Dropped article text.", timeout=10_000
+    )
 
 
 def test_copy_and_save(qtbot, loaded_window, tmp_path, shown_errors):
