@@ -1,5 +1,5 @@
 # Two commands set everything up on a fresh machine (a virtual environment in .venv):
-#   make run    set up, then summarize examples/article.txt with the repo's trained tiny model
+#   make run    set up, then start the desktop app on examples/article.txt with the repo's trained tiny model
 #   make test   set up, then run the whole test suite
 PYTHON ?= python3
 VENV := .venv
@@ -16,9 +16,9 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The app's first-run view exports the model (once), then summarizes with Ctrl+Enter.
 run: $(VENV)/.installed-test
-	$(BIN)/pegasus-summarize export tests/fixtures/tiny-pegasus
-	$(BIN)/pegasus-summarize summarize examples/article.txt --model tests/fixtures/tiny-pegasus
+	$(BIN)/pegasus-desktop --model tests/fixtures/tiny-pegasus examples/article.txt
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

@@ -27,6 +27,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--precision", choices=("int8", "fp32"), help="the precision to use (remembered)"
     )
+    parser.add_argument(
+        "file", nargs="?", help="an article to open (.txt, .md, .html, .pdf, .docx)"
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     args, _qt_args = parser.parse_known_args(argv)
     return args
@@ -49,7 +52,7 @@ def create_application(argv: list[str]):
 
 def run(argv: list[str]) -> int:
     guard_stdio()
-    args = parse_args(argv[1:])
+    parse_args(argv[1:])  # --help and --version exit here, before any window
     log_file = setup_logging()
     log.info("starting %s %s (log: %s)", APP_TITLE, __version__, log_file)
 
@@ -58,6 +61,7 @@ def run(argv: list[str]) -> int:
     from pegasus_desktop.settings import load_settings, save_settings
 
     app = create_application(argv)
+    args = parse_args(app.arguments()[1:])  # without the options Qt took (-style, -platform…)
     install_excepthook()
     settings = load_settings()
     if args.model:
@@ -69,6 +73,8 @@ def run(argv: list[str]) -> int:
         save_settings(settings)
     window = MainWindow(settings)
     window.show()
+    if args.file:
+        window.open_path(Path(args.file).expanduser().resolve())
     code = app.exec()
     log.info("exiting with %s", code)
     return code

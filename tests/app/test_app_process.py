@@ -50,7 +50,7 @@ def test_windowed_start_without_stdio_logs_to_the_user_log_dir(tmp_path):
         "from PySide6.QtWidgets import QApplication\n"
         "def later():\n"
         "    tqdm.tqdm(range(3)).update(); print('printed'); logging.getLogger('x').warning('windowed ok')\n"
-        "    QApplication.instance().quit()\n"
+        "    QApplication.instance().closeAllWindows()\n"
         "import pegasus_desktop.main_window as mw\n"
         "show = mw.MainWindow.show\n"
         "mw.MainWindow.show = lambda self: (show(self), QTimer.singleShot(1000, later))\n"
@@ -58,8 +58,16 @@ def test_windowed_start_without_stdio_logs_to_the_user_log_dir(tmp_path):
         "raise SystemExit(main())\n"
     )
     env = _env(tmp_path)
+    (tmp_path / "article.md").write_text("# Title\n\nThe *opened* article.", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, "-c", code, "--model", "google/pegasus-xsum"],
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--model",
+            "google/pegasus-xsum",
+            str(tmp_path / "article.md"),
+        ],
         env=env,
         capture_output=True,
         text=True,
@@ -76,6 +84,7 @@ def test_windowed_start_without_stdio_logs_to_the_user_log_dir(tmp_path):
         (tmp_path / "xdg_config_home" / "pegasus-desktop" / "settings.json").read_text()
     )
     assert settings["model_id"] == "google/pegasus-xsum"
+    assert settings["last_input"] == "Title\n\nThe opened article."  # the FILE argument was opened
 
 
 def test_module_and_version_entry_points(tmp_path):
