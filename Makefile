@@ -16,7 +16,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# The app's first-run view exports the model (once), then summarizes with Ctrl+Enter.
+# In the app: Start on the first-run page exports the model (once); then Summarize (Ctrl+Enter).
 run: $(VENV)/.installed-test
 	$(BIN)/pegasus-desktop --model tests/fixtures/tiny-pegasus examples/article.txt
 

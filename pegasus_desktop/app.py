@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def create_application(argv: list[str]):
     return app
 
 
+def _quit_on_ctrl_c(window) -> None:
+    """Ctrl+C in the terminal closes the window (saving as usual) instead of being ignored while
+    Qt's event loop runs: a short timer lets Python's signal handler run."""
+    from PySide6.QtCore import QTimer
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+
+
 def run(argv: list[str]) -> int:
     guard_stdio()
     parse_args(argv[1:])  # --help and --version exit here, before any window
@@ -73,6 +85,7 @@ def run(argv: list[str]) -> int:
         save_settings(settings)
     window = MainWindow(settings)
     window.show()
+    _quit_on_ctrl_c(window)
     if args.file:
         window.open_path(Path(args.file).expanduser().resolve())
     code = app.exec()

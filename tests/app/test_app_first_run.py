@@ -104,3 +104,56 @@ def test_damaged_export_offers_a_re_export(
     assert window.first_run.start_button.text() == "Re-export"
     assert "weights.bin" in window.first_run.message.text()
     assert shown_errors and shown_errors[0][0] == "The model could not be loaded"
+
+
+def test_download_progress_is_shown_in_bytes(qtbot, make_window, tmp_path):
+    window = make_window(Settings(model_id="google/pegasus-xsum", models_root=str(tmp_path / "m")))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
+    view = window.first_run
+    assert "downloads <b>google/pegasus-xsum</b>" in view.intro.text()
+    view.job.progress.emit("download", 0.0, 0.0, "google/pegasus-xsum")
+    row = view.rows["download"]
+    assert row.bar.maximum() == 0  # busy until the size is known
+    view.job.progress.emit("download", 1_500_000.0, 3_000_000.0, "")
+    assert row.detail.text() == "1.5 MB of 3.0 MB" and row.bar.value() == 500
+    view.job.progress.emit("export", 1.0, 2.0, "decoder")
+    assert row.detail.text() == "Done" and row.bar.value() == 1000
+    assert view.rows["load"].detail.text() == "Not needed"
+    assert view.rows["export"].detail.text() == "decoder (2 of 2)"
+
+
+def test_export_process_that_dies_is_reported(
+    qtbot, make_window, app_checkpoint, tmp_path, shown_errors
+):
+    import signal
+
+    root = tmp_path / "models"
+    window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
+    view = window.first_run
+    with qtbot.waitSignal(view.job.failed, timeout=30_000) as failed:
+        view.start()
+        os.kill(view.job._process.pid, signal.SIGKILL)
+    assert failed.args[0] == "crash" and "stopped unexpectedly" in failed.args[1]
+    assert view.start_button.text() == "Try again" and not view.job.is_running()
+    assert not export_dir(str(app_checkpoint), "int8", root).parent.exists()
+
+
+def test_cancelled_re_export_keeps_and_reloads_the_old_export(
+    qtbot, make_window, app_checkpoint, app_exports, tmp_path
+):
+    import dataclasses
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(app_exports, root)
+    window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
+    qtbot.waitUntil(lambda: window.model is not None, timeout=20_000)
+    window.apply_settings(dataclasses.replace(window.settings), reexport=True)
+    view = window.first_run
+    assert view.job.is_running() and window.stack.currentWidget() is view
+    assert view.title.text() == "Re-export the model" and window.engine.worker.summarizer is None
+    with qtbot.waitSignal(window.engine.loaded, timeout=20_000):
+        view.cancel_button.click()
+    assert window.stack.currentWidget() is window.page and window.model.precision == "int8"
+    assert (export_dir(str(app_checkpoint), "int8", root) / "manifest.json").is_file()
