@@ -63,6 +63,7 @@ class ExportJob(QObject):
     def start(self, model_id: str, precision: str, root: Path) -> None:
         if self.is_running():
             raise RuntimeError("an export is already running")
+        remove_leftovers(model_id, precision, Path(root))  # from an app that was killed mid-export
         context = multiprocessing.get_context("spawn")
         receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(

@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         if s.window_state:
             self.page.splitter.restoreState(QByteArray.fromBase64(s.window_state.encode()))
         self.page.input.setPlainText(s.last_input)
+        self.cancel_action.setEnabled(False)
         self._set_ready(False)
 
     # -- the model
