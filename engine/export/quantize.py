@@ -114,6 +114,19 @@ class _GraphQuantizer:
         return self.model
 
 
+def quantize_model(
+    model: onnx.ModelProto,
+    base_dir: Path | None = None,
+    *,
+    bits: int = 7,
+    keep_fp32: Callable[[str], bool] = lambda weight: False,
+) -> onnx.ModelProto:
+    """Quantize one graph in place and return it; ``base_dir`` holds its external data, if any."""
+    if bits not in (7, 8):
+        raise ValueError(f"bits must be 7 or 8, got {bits!r}")
+    return _GraphQuantizer(model, base_dir or Path("."), bits, keep_fp32).run()
+
+
 def quantize_folder(
     fp32_dir: Path,
     out_dir: Path,
@@ -124,12 +137,9 @@ def quantize_folder(
     on_graph: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Quantize ``fp32_dir/<name>.onnx`` graphs into ``out_dir`` (shared weights, stored once)."""
-    if bits not in (7, 8):
-        raise ValueError(f"bits must be 7 or 8, got {bits!r}")
     graphs = {}
     for name in names:
         if on_graph:
             on_graph(name)
-        model = load_graph(fp32_dir / f"{name}.onnx")
-        graphs[name] = _GraphQuantizer(model, fp32_dir, bits, keep_fp32).run()
+        graphs[name] = quantize_model(load_graph(fp32_dir / f"{name}.onnx"), fp32_dir, bits=bits, keep_fp32=keep_fp32)
     return save_graphs(graphs, fp32_dir, out_dir)

@@ -1,0 +1,170 @@
+"""Small measurements behind the engine's design choices (see benchmarks/NOTES.md).
+
+    python -m benchmarks.experiments kernels                 # one linear layer in each int8 form
+    python -m benchmarks.experiments profile EXPORT_DIR      # time per operator: encoder, decoder step
+    python -m benchmarks.experiments export-memory CHECKPOINT  # peak RSS of each export stage
+
+Unlike the benchmark, these are not head-to-head timings of whole engines: they explain where
+the time and memory of ours go.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import ctypes
+import gc
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _linear_chain(weight: np.ndarray, layers: int):
+    """A graph of ``layers`` MatMuls by ``weight`` and its transpose, alternately: (m, K) -> (m, K)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits, nodes, prev = [], [], "x"
+    for i in range(layers):
+        inits.append(numpy_helper.from_array(weight if i % 2 == 0 else weight.T.copy(), f"w{i}"))
+        nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"y{i}"], name=f"mm{i}"))
+        prev = f"y{i}"
+    k = weight.shape[0]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["m", k])],
+                              [helper.make_tensor_value_info(prev, TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
+
+
+def kernels(args) -> None:
+    """Time one (1024 x 4096) linear layer as fp32, our int8 pattern, and MatMulNBits 8 and 4 bits."""
+    import onnxruntime as ort
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    from engine.export.quantize import quantize_model
+
+    layers = 8
+    weight = (np.random.default_rng(0).standard_normal((1024, 4096)) * 0.02).astype(np.float32)
+    forms = {"fp32": _linear_chain(weight, layers), "int8 (ours)": quantize_model(_linear_chain(weight, layers))}
+    for bits in (8, 4):
+        config = DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=True, accuracy_level=4, bits=bits)
+        quantizer = MatMulNBitsQuantizer(_linear_chain(weight, layers), algo_config=config)
+        quantizer.process()
+        forms[f"MatMulNBits {bits}-bit"] = quantizer.model.model
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.log_severity_level = args.threads, 3
+    sessions = {name: ort.InferenceSession(m.SerializeToString(), options) for name, m in forms.items()}
+    print(f"ms per (M x 1024) @ (1024 x 4096) layer, {args.threads} thread(s), median of interleaved rounds")
+    for m in (1, 4, 512):
+        x = np.random.default_rng(1).standard_normal((m, 1024)).astype(np.float32)
+        reference = sessions["fp32"].run(None, {"x": x})[0]
+        times = collections.defaultdict(list)
+        for _ in range(args.rounds):
+            for name, session in sessions.items():
+                session.run(None, {"x": x})
+                start = time.perf_counter()
+                session.run(None, {"x": x})
+                times[name].append((time.perf_counter() - start) / layers * 1000)
+        cells = []
+        for name, session in sessions.items():
+            error = np.abs(session.run(None, {"x": x})[0] - reference).max() / np.abs(reference).max()
+            cells.append(f"{name} {np.median(times[name]):.2f} ms (rel. error {error:.3f})")
+        print(f"M={m:<4d}", " | ".join(cells))
+
+
+def profile(args) -> None:
+    """Per-operator time of one encoder pass (512 tokens) and of decoder steps, from onnxruntime's profiler."""
+    import onnxruntime as ort
+
+    from engine.model import OnnxPegasus, _CachedDecoder
+    from engine.runtime import Sessions, session_options
+
+    folder = Path(args.export_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        sessions = {}
+        for name in ("encoder", "decoder"):
+            options = session_options(args.threads)
+            options.enable_profiling, options.profile_file_prefix = True, f"{tmp}/{name}"
+            sessions[name] = ort.InferenceSession(str(folder / f"{name}.onnx"), options)
+        model = OnnxPegasus(str(folder), Sessions(sessions["encoder"], sessions["decoder"], folder))
+        vocab = int(model.config["vocab_size"])
+        ids = np.random.default_rng(0).integers(3, vocab, (1, min(512, model.max_positions)))
+        mask = np.ones_like(ids)
+        start = time.perf_counter()
+        cross = model.encode(ids, mask)
+        print(f"encoder: {time.perf_counter() - start:.3f} s for {ids.shape[1]} tokens")
+        state = _CachedDecoder(sessions["decoder"], model.layers, cross, mask, rows=args.rows)
+        tokens = np.zeros((args.rows, 1), np.int64)
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            tokens = state.step(tokens).argmax(-1)[:, None]
+        print(f"decoder: {(time.perf_counter() - start) / args.steps * 1000:.1f} ms per step, {args.rows} row(s)")
+        for name, runs in (("encoder", 1), ("decoder", args.steps)):
+            per_op = collections.Counter()
+            for event in json.loads(Path(sessions[name].end_profiling()).read_text()):
+                if event.get("cat") == "Node":
+                    per_op[event["args"].get("op_name")] += event["dur"] / 1000 / runs
+            top = ", ".join(f"{op} {ms:.2f}" for op, ms in per_op.most_common(8))
+            print(f"{name} ms per run by operator: {top}")
+
+
+def _rss_gb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1e6
+    return 0.0
+
+
+def export_memory(args) -> None:
+    """Peak resident memory of each stage of an int8 export (Linux: reads /proc)."""
+    from engine.export.pipeline import export
+
+    stage, peaks = ["start"], {}
+
+    def sample() -> None:
+        while True:
+            peaks[stage[0]] = max(peaks.get(stage[0], 0.0), _rss_gb())
+            time.sleep(0.05)
+
+    def on_progress(progress) -> None:
+        gc.collect()
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # so each stage starts from what is really held
+        stage[0] = f"{progress.stage} {progress.detail}".strip()
+
+    threading.Thread(target=sample, daemon=True).start()
+    with tempfile.TemporaryDirectory() as root:
+        start = time.perf_counter()
+        export(args.checkpoint, root, precision="int8", on_progress=on_progress)
+        print(f"int8 export took {time.perf_counter() - start:.0f} s")
+    time.sleep(0.2)
+    for name, gb in peaks.items():
+        print(f"{name:30s} peak RSS {gb:.2f} GB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.experiments", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    k = commands.add_parser("kernels")
+    k.add_argument("--threads", type=int, default=1)
+    k.add_argument("--rounds", type=int, default=9)
+    k.set_defaults(run=kernels)
+    p = commands.add_parser("profile")
+    p.add_argument("export_dir")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rows", type=int, default=1)
+    p.add_argument("--steps", type=int, default=16)
+    p.set_defaults(run=profile)
+    e = commands.add_parser("export-memory")
+    e.add_argument("checkpoint")
+    e.set_defaults(run=export_memory)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
