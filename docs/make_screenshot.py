@@ -2,6 +2,10 @@
 
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python docs/make_screenshot.py
 
+On Debian, Qt's xcb platform under Xvfb needs: apt-get install xvfb xauth libxcb-icccm4
+libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-shape0
+libxcb-randr0 libxcb-xinerama0 libxcb-cursor0 (the tests use the offscreen platform and need none).
+
 Everything it writes besides the PNG (settings, the export) goes to a temporary folder.
 """
 

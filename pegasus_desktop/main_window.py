@@ -157,7 +157,10 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _loaded(self, info: ModelInfo) -> None:
+        if (info.model_id, info.precision) != (self.settings.model_id, self.settings.precision):
+            return  # an older request; the load for the current settings is queued behind it
         self.model = info
+        self.stack.setCurrentWidget(self.page)
         self.tokenizer = TextTokenizer(
             info.folder, int(info.generation_defaults.get("eos_token_id", 1))
         )

@@ -52,6 +52,8 @@ def list_exports(root: Path) -> list[tuple[Path, str, str, int]]:
     found = []
     for manifest in sorted(root.glob(f"*/*/{MANIFEST}")):
         folder = manifest.parent
+        if folder.name.startswith(".") or folder.parent.name.startswith("."):
+            continue  # an export being written
         try:
             source = (
                 json.loads(manifest.read_text()).get("source", {}).get("model_id")
