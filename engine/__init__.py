@@ -5,7 +5,7 @@ Loading an export and generating needs onnxruntime, numpy and tokenizers alone.
 """
 
 from engine.api import export_and_get_onnx_model, generate_onnx_representation, get_onnx_model, quantize
-from engine.errors import EngineError, GenerationCancelled
+from engine.errors import EngineError, GenerationCancelled, OfflineError
 from engine.export.pipeline import ExportOptions
 from engine.generation import GenerationConfig, GenerationOptions
 from engine.model import InputTruncatedWarning, OnnxPegasus
@@ -21,6 +21,7 @@ __all__ = [
     "GenerationConfig",
     "GenerationOptions",
     "InputTruncatedWarning",
+    "OfflineError",
     "OnnxPegasus",
     "Progress",
     "Sessions",

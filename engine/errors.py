@@ -9,3 +9,7 @@ class EngineError(Exception):
 
 class GenerationCancelled(EngineError):
     """``should_stop`` returned True between two decoder steps."""
+
+
+class OfflineError(EngineError):
+    """A model had to be downloaded, but there is no network (or ``HF_HUB_OFFLINE`` is set)."""

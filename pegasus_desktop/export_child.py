@@ -57,7 +57,11 @@ def _log_to_file() -> None:
 
 
 def is_offline_error(error: BaseException) -> bool:
-    seen = set()
+    from engine.errors import OfflineError
+
+    if isinstance(error, OfflineError):
+        return True
+    seen = set()  # errors raised outside the engine's download step, by class name
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if any(cls.__name__ in _OFFLINE_ERRORS for cls in type(error).__mro__):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import EngineError, get_onnx_model
+from engine import EngineError, OfflineError, get_onnx_model
 from engine.export.pipeline import export
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -38,9 +38,11 @@ def test_hub_id_exports_offline_from_the_hugging_face_cache(tiny_checkpoint, tmp
 
 
 def test_unknown_model_offline_names_the_cache_and_local_folders(tmp_path):
-    with pytest.raises(EngineError, match="Hugging Face cache") as info:
+    from huggingface_hub import constants
+
+    with pytest.raises(OfflineError, match="Hugging Face cache") as info:
         export("acme/does-not-exist", tmp_path)
-    assert "local checkpoint folder" in str(info.value)
+    assert "local checkpoint folder" in str(info.value) and constants.HF_HUB_CACHE in str(info.value)
     assert not any(tmp_path.iterdir())
 
 

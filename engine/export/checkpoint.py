@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from engine.errors import EngineError
+from engine.errors import EngineError, OfflineError
 from engine.progress import ProgressCallback, report
 
 # What a summarizer needs from a repository; weights in safetensors when the repo has them.
@@ -50,6 +50,19 @@ def _progress_tqdm(on_progress: ProgressCallback | None) -> type[tqdm]:
             return shown
 
     return ForwardingTqdm
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Network failures of huggingface_hub's HTTP client (httpx2 now, httpx before): not OSErrors."""
+    import importlib
+
+    errors = []
+    for client in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(client).TransportError)
+        except (ImportError, AttributeError):
+            pass
+    return tuple(errors)
 
 
 def _download(model_id: str, revision: str | None, token, on_progress) -> Checkpoint:
@@ -90,11 +103,18 @@ def _download(model_id: str, revision: str | None, token, on_progress) -> Checkp
         ) from e
     except RevisionNotFoundError as e:
         raise EngineError(f"{model_id} has no revision {revision!r}.") from e
+    except _transport_errors() as e:
+        raise OfflineError(
+            f"The connection failed while downloading {model_id} ({e}). Check the network and try "
+            f"again: what was already downloaded is kept in the Hugging Face cache."
+        ) from e
     except LocalEntryNotFoundError as e:
-        raise EngineError(
+        from huggingface_hub import constants
+
+        raise OfflineError(
             f"Cannot download {model_id}: there is no network connection (or HF_HUB_OFFLINE is set) and "
-            f"it is not in the Hugging Face cache. Connect once, or use a local checkpoint folder that "
-            f"holds config.json, the weights and the tokenizer."
+            f"it is not in the Hugging Face cache ({constants.HF_HUB_CACHE}). Connect once, or use a "
+            f"local checkpoint folder that holds config.json, the weights and the tokenizer."
         ) from e
     except OSError as e:
         raise EngineError(f"Downloading {model_id} failed: {e}") from e

@@ -69,7 +69,8 @@ def _write_fp32(checkpoint, model, out: Path, on_progress, *, consume: bool) -> 
     from engine.export.trace import trace_graphs
     from engine.export.weights import load_graph, save_graphs
 
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".trace-") as raw:
+    # Traced inside the staging folder, so that whatever stops the export, it goes with it.
+    with tempfile.TemporaryDirectory(dir=out, prefix=".trace-") as raw:
         raw = Path(raw)
         graphs = ("encoder", "decoder")
         step = lambda name: report(on_progress, "export", graphs.index(name), 2, name)  # noqa: E731
