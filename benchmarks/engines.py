@@ -12,6 +12,7 @@ Importing this module imports numpy alone: each engine's libraries are imported 
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import numpy as np
 
@@ -118,6 +119,8 @@ class CTranslate2:
         self.ctranslate2 = ctranslate2
 
     def load(self, files: ModelFiles, threads: int) -> None:
+        # Its INFO lines name the CPU ISA and GEMM backends it picked; they go to the worker's log.
+        self.ctranslate2.set_log_level(logging.INFO)
         self.translator = self.ctranslate2.Translator(
             str(files.ct2),
             device="cpu",

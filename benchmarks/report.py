@@ -132,6 +132,7 @@ def chart(results: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     shapes = list(results["shapes"])
     fig, axes = plt.subplots(
@@ -168,7 +169,12 @@ def chart(results: dict, path: Path) -> None:
             [f"batch {b}\n{'greedy' if k == 1 else f'beams {k}'}" for b, k in points],
         )
         ax.set_title(name)
-        ax.set_ylabel("seconds for all new tokens (lower is better)")
+        ax.set_yscale("log")  # one slow engine must not flatten the others
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(  # label 2, 3 and 5 between the powers of ten
+            FuncFormatter(lambda value, _: f"{value:g}" if f"{value:g}"[0] in "235" else "")
+        )
+        ax.set_ylabel("seconds for all new tokens, log scale (lower is better)")
         ax.grid(axis="y", alpha=0.3)
     s, m = results["settings"], results["machine"]
     fig.suptitle(
