@@ -92,6 +92,7 @@ def test_sizes_loads_and_exports_are_reported(run):
         assert ready["import_s"] >= 0 and ready["load_s"] > 0 and ready["load_peak_rss"] > 0
     assert results["machine"]["cpu"] and results["machine"]["logical_cpus"] >= 1
     assert results["command"].startswith("python -m benchmarks --shapes tiny")
+    assert results["complete"] is True and results["load_after"]["cpu_busy_percent"] >= 0
 
 
 def test_markdown_and_chart_show_the_same_numbers(run):
