@@ -110,7 +110,7 @@ class OnnxPegasus:
             cross_names(self.layers), {"input_ids": input_ids, "attention_mask": attention_mask}
         )
 
-    def _prepare(self, input_ids, attention_mask) -> tuple[np.ndarray, np.ndarray, bool]:
+    def _prepare(self, input_ids, attention_mask) -> tuple[np.ndarray, np.ndarray]:
         ids = _to_numpy(input_ids, "input_ids")
         pad = self.generation_defaults.get("pad_token_id", 0)
         eos = self.generation_defaults.get("eos_token_id", 1)
@@ -121,8 +121,7 @@ class OnnxPegasus:
             mask = _to_numpy(attention_mask, "attention_mask")
             if mask.shape != ids.shape:
                 raise ValueError(f"attention_mask has shape {mask.shape} but input_ids has {ids.shape}")
-        truncated = ids.shape[1] > self.max_positions
-        if truncated:
+        if ids.shape[1] > self.max_positions:
             warnings.warn(
                 f"The input has {ids.shape[1]} tokens but the model reads at most {self.max_positions}; "
                 f"only the first {self.max_positions} are used.",
@@ -130,7 +129,7 @@ class OnnxPegasus:
                 stacklevel=3,
             )
             ids, mask = ids[:, : self.max_positions], mask[:, : self.max_positions]
-        return ids, mask, truncated
+        return ids, mask
 
     def generation_config(self, options: GenerationOptions | None = None, **kwargs) -> GenerationConfig:
         unknown = sorted(set(kwargs) - set(_OPTION_NAMES))
@@ -163,7 +162,7 @@ class OnnxPegasus:
         """
         wants_torch = type(input_ids).__module__.startswith("torch")
         config = self.generation_config(options, **kwargs)
-        ids, mask, _ = self._prepare(input_ids, attention_mask)
+        ids, mask = self._prepare(input_ids, attention_mask)
         cross = self.encode(ids, mask)
 
         def make_state(expand: int) -> _CachedDecoder:

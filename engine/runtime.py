@@ -42,7 +42,7 @@ class Sessions(NamedTuple):
 
 
 def default_threads() -> int:
-    """Physical-core-ish default: all logical CPUs, which onnxruntime's own default also uses."""
+    """All logical CPUs, as onnxruntime's own default; the app and CLI let the user choose fewer."""
     return max(1, os.cpu_count() or 1)
 
 
