@@ -8,12 +8,15 @@ from engine.api import export_and_get_onnx_model, generate_onnx_representation, 
 from engine.errors import EngineError, GenerationCancelled, OfflineError
 from engine.export.pipeline import ExportOptions
 from engine.generation import GenerationConfig, GenerationOptions
+from engine.long_document import ChunkSummary, DocumentSummary, summarize_document
 from engine.model import InputTruncatedWarning, OnnxPegasus
 from engine.progress import Progress
 from engine.runtime import ExportPaths, Sessions, get_onnx_runtime_sessions
 from engine.summarizer import Summarizer, Summary
 
 __all__ = [
+    "ChunkSummary",
+    "DocumentSummary",
     "EngineError",
     "ExportOptions",
     "ExportPaths",
@@ -32,4 +35,5 @@ __all__ = [
     "get_onnx_model",
     "get_onnx_runtime_sessions",
     "quantize",
+    "summarize_document",
 ]

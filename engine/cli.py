@@ -1,9 +1,12 @@
-"""``pegasus-summarize``: export a checkpoint, or summarize a file, from the command line.
+"""``pegasus-summarize``: export a checkpoint, or summarize files, from the command line.
 
     pegasus-summarize export MODEL [--out DIR] [--precision int8|fp32]
     pegasus-summarize summarize FILE|- [--model MODEL] [--beams N] [--min-length N] [--max-length N]
+    pegasus-summarize summarize FILE... | DIR [--out DIR|FILE.csv|FILE.jsonl] [--format txt|md]
 
-Messages and progress go to stderr; only the summary goes to stdout, so it can be piped.
+Messages and progress go to stderr. One file's summary goes to stdout, so it can be piped; a batch
+writes one summary per file to ``--out`` (or to stdout, each under its file name), reports a file
+that fails and goes on, and exits with 1 if any failed.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ import logging
 import sys
 from pathlib import Path
 
+from engine.batch import FOLDER_FORMATS, BatchResult, collect_inputs, open_output
 from engine.errors import EngineError, GenerationCancelled
 from engine.generation import GenerationOptions
 from engine.model_dir import PRECISIONS, default_models_root
 
 DEFAULT_MODEL = "google/pegasus-cnn_dailymail"
+log = logging.getLogger(__name__)
 
 
 def _progress_printer():
@@ -63,26 +68,131 @@ def _export(args) -> int:
 
     on_progress, close = _progress_printer()
     try:
-        paths = export(args.model, args.out, precision=args.precision, on_progress=on_progress)
+        from engine.export.pipeline import ExportOptions
+
+        options = ExportOptions(allow_pickle=args.allow_pickle)
+        paths = export(args.model, args.out, precision=args.precision, options=options, on_progress=on_progress)
     finally:
         close()
     print(f"Exported {args.model} ({args.precision}) to {paths.folder}", file=sys.stderr)
     return 0
 
 
-def _summarize(args) -> int:
+_PLAIN_TEXT = ("", ".txt", ".text")
+
+
+def _document_suffixes() -> tuple[str, ...]:
+    """What a folder's files may be: the app's document types when its reader is installed."""
+    try:
+        from pegasus_desktop.documents import SUPPORTED_SUFFIXES
+    except ImportError:
+        return (".txt", ".text", ".md")
+    return SUPPORTED_SUFFIXES
+
+
+def read_input(source: str | Path) -> str:
+    """Plain text with ``read_text``; .md, .html, .pdf and .docx with the app's document reader."""
+    path = Path(source)
+    if str(source) == "-" or path.suffix.lower() in _PLAIN_TEXT or path.suffix.lower() not in _document_suffixes():
+        return read_text(str(source))
+    try:
+        from pegasus_desktop.documents import DocumentError, read_document
+    except ImportError as e:
+        raise EngineError(f"Reading {path.name} needs the app extra: pip install 'pegasus-desktop[app]'.") from e
+    try:
+        return read_document(path)
+    except DocumentError as e:
+        raise EngineError(str(e)) from e
+    except ImportError as e:  # pypdf, python-docx or charset-normalizer missing
+        raise EngineError(f"Reading {path.name} needs the app extra ({e.name} is missing): "
+                          "pip install 'pegasus-desktop[app]'.") from e
+
+
+def _load(args):
     from engine.summarizer import Summarizer
 
-    text = read_text(args.file)
-    summarizer = Summarizer.load(args.model, precision=args.precision, root=args.models_dir, n_threads=args.threads)
     options = GenerationOptions(num_beams=args.beams, min_length=args.min_length, max_length=args.max_length)
-    summary = summarizer.summarize(text, options)
+    summarizer = Summarizer.load(args.model, precision=args.precision, root=args.models_dir, n_threads=args.threads)
+    summarizer.max_summary_tokens(options)  # options the model cannot take fail before any file is read
+    return summarizer, options
+
+
+def _summarize(args) -> int:
+    inputs = args.files
+    if "-" in inputs and len(inputs) > 1:
+        raise ValueError("- (stdin) can only be summarized on its own, not in a batch.")
+    if len(inputs) == 1 and args.out is None and (inputs[0] == "-" or not Path(inputs[0]).is_dir()):
+        return _summarize_one(args, inputs[0])
+    files = collect_inputs(inputs, _document_suffixes())
+    if not files:
+        raise ValueError(f"There are no files to summarize in {', '.join(inputs)} "
+                         f"(a folder's {', '.join(_document_suffixes())} files are read).")
+    return _summarize_batch(args, files)
+
+
+def _summarize_one(args, source: str) -> int:
+    from engine.long_document import summarize_document
+
+    text = read_input(source)
+    summarizer, options = _load(args)
+
+    def on_chunk(chunk) -> None:
+        if chunk.count > 1 and chunk.summary is not None:
+            stage = "part" if chunk.round == 1 else f"combining, round {chunk.round}, part"
+            print(f"[{stage} {chunk.index + 1}/{chunk.count}] {chunk.text}", file=sys.stderr, flush=True)
+
+    summary = summarize_document(summarizer, text, options, mode=args.mode, on_chunk=on_chunk)
     if summary.truncated:
         print(
             f"Note: the input has {summary.input_tokens} tokens; the model reads the first "
-            f"{summarizer.max_input_tokens}.", file=sys.stderr,
+            f"{summarizer.max_input_tokens} (--whole-document reads it all).", file=sys.stderr,
         )
     print(summary.text)
+    return 0
+
+
+def _summarize_batch(args, files: list[Path]) -> int:
+    from tqdm import tqdm
+
+    from engine.long_document import summarize_document
+
+    summarizer, options = _load(args)
+    output = open_output(args.out, args.format) if args.out is not None else None
+    failed: list[Path] = []
+    bar = tqdm(total=len(files), desc="summarize", unit=" file", file=sys.stderr, dynamic_ncols=True)
+    try:
+        for path in files:
+            bar.set_postfix_str(path.name)
+
+            def on_chunk(chunk, name=path.name) -> None:
+                if chunk.count > 1 and chunk.summary is None:
+                    bar.set_postfix_str(f"{name}: part {chunk.index + 1}/{chunk.count}")
+
+            try:
+                summary = summarize_document(summarizer, read_input(path), options, mode=args.mode,
+                                             on_chunk=on_chunk)
+                result = BatchResult.from_summary(path, summary)
+                if output is None:
+                    bar.write(f"==> {path} <==\n{summary.text}\n", file=sys.stdout)
+                else:
+                    output.write(result)
+            except Exception as e:
+                log.debug("summarizing %s failed", path, exc_info=True)
+                failed.append(path)
+                message = str(e) or type(e).__name__
+                bar.write(f"error: {message if str(path) in message else f'{path}: {message}'}", file=sys.stderr)
+                if output is not None:
+                    output.write(BatchResult(path, "failed", error=message))
+            bar.update()
+    finally:
+        bar.close()
+        if output is not None:
+            output.close()
+    where = f" to {args.out}" if args.out is not None else ""
+    print(f"Summarized {len(files) - len(failed)} of {len(files)} files{where}.", file=sys.stderr)
+    if failed:
+        print(f"{len(failed)} failed: {', '.join(str(p) for p in failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -94,10 +204,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("model", help="a Hugging Face model id or a local checkpoint folder")
     export.add_argument("--out", type=Path, default=None, help=f"models folder (default {default_models_root()})")
     export.add_argument("--precision", choices=PRECISIONS, default="int8")
+    export.add_argument("--allow-pickle", action="store_true",
+                        help="load a checkpoint whose weights are only in pickle format (pytorch_model.bin); "
+                             "a pickle can run code, so only for a source you trust")
     export.set_defaults(run=_export)
 
-    summarize = commands.add_parser("summarize", help="summarize a text file, or - for stdin")
-    summarize.add_argument("file")
+    summarize = commands.add_parser(
+        "summarize", help="summarize a file (- for stdin), or a batch of files and folders"
+    )
+    summarize.add_argument("files", nargs="+", metavar="FILE|DIR",
+                           help="one file (its summary goes to stdout), several, or folders")
+    summarize.add_argument("--out", type=Path, default=None,
+                           help="a batch's output: a folder (one summary file each), or one .csv or .jsonl file")
+    summarize.add_argument("--format", choices=FOLDER_FORMATS, default="txt",
+                           help="the files written to an --out folder (default txt)")
+    reading = summarize.add_mutually_exclusive_group()
+    reading.add_argument("--whole-document", dest="mode", action="store_const", const="whole",
+                         help="a text longer than the model reads is summarized in parts, then combined (default)")
+    reading.add_argument("--beginning-only", dest="mode", action="store_const", const="beginning",
+                         help="only the beginning the model reads at once is summarized (faster)")
+    summarize.set_defaults(mode="whole")
     summarize.add_argument("--model", default=DEFAULT_MODEL,
                            help="a model id or checkpoint folder that was exported, or an export folder")
     summarize.add_argument("--models-dir", type=Path, default=None, help="the folder given to export --out")

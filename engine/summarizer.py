@@ -2,7 +2,8 @@
 
 It owns the onnxruntime sessions and the tokenizer, so the model is loaded once and reused for
 every request. Streaming, cancelling and options are plain callbacks and dataclasses: this module
-knows nothing about Qt or terminals.
+knows nothing about Qt or terminals. A text longer than the model reads is cut here; for the
+whole of a long document see ``engine.long_document``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class Summarizer:
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer.encode(text))
+
+    def max_summary_tokens(self, options: GenerationOptions | None = None) -> int:
+        """The most tokens a summary with ``options`` can have (the resolved ``max_length``)."""
+        return self.model.generation_config(options).max_new_tokens
 
     def summarize(
         self,

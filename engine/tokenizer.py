@@ -37,6 +37,11 @@ class TextTokenizer:
         """All ids of ``text``, with the end-of-sequence token the model expects."""
         return self._tokenizer.encode(text).ids
 
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """The (start, end) character span in ``text`` of each token, special tokens left out."""
+        encoding = self._tokenizer.encode(text)
+        return [span for span, special in zip(encoding.offsets, encoding.special_tokens_mask) if not special]
+
     def truncate(self, ids: list[int], limit: int) -> list[int]:
         """Keep the first ``limit - 1`` ids and the end-of-sequence id, as the tokenizer's truncation does."""
         if len(ids) <= limit:

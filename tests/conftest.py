@@ -40,3 +40,15 @@ def tiny_exports(tmp_path_factory, tiny_checkpoint) -> Path:
     export(str(tiny_checkpoint), root, precision="fp32")
     export(str(tiny_checkpoint), root, precision="int8")
     return root
+
+
+@pytest.fixture(scope="session")
+def trained_exports(tmp_path_factory) -> Path:
+    """A models root holding the int8 export of the repo's trained fixture (tests/fixtures/tiny-pegasus)."""
+    from builders import TINY_PEGASUS
+
+    from engine.export.pipeline import export
+
+    root = tmp_path_factory.mktemp("trained-models")
+    export(str(TINY_PEGASUS), root, precision="int8")
+    return root

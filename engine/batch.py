@@ -1,0 +1,158 @@
+"""Batches of files: which files a folder holds, and writing one summary per file.
+
+Results go to a folder (one ``.txt`` or ``.md`` file per input, each written atomically) or to one
+table (``.csv`` or ``.jsonl``, a row per input written as soon as it is known, so an interrupted
+batch keeps the rows it finished). The CLI and the app's Batch view both write through here.
+This module knows nothing about Qt, terminals or models.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "FOLDER_FORMATS",
+    "TABLE_FORMATS",
+    "BatchResult",
+    "SummaryFolder",
+    "SummaryTable",
+    "collect_inputs",
+    "open_output",
+]
+
+FOLDER_FORMATS = ("txt", "md")
+TABLE_FORMATS = ("csv", "jsonl")
+COLUMNS = ("file", "status", "summary", "seconds", "input_tokens", "summary_tokens", "parts", "error")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One input's outcome. ``status`` is "ok", "failed" or "cancelled"."""
+
+    file: Path
+    status: str
+    summary: str = ""
+    seconds: float = 0.0
+    input_tokens: int = 0
+    summary_tokens: int = 0
+    parts: int = 0
+    error: str = ""
+
+    @classmethod
+    def from_summary(cls, file: Path, summary) -> BatchResult:
+        """From an ``engine.long_document.DocumentSummary``."""
+        return cls(
+            Path(file), "ok", summary.text, round(summary.seconds, 3), summary.input_tokens,
+            summary.summary_tokens, summary.parts,
+        )
+
+    def row(self) -> dict:
+        values = {name: getattr(self, name) for name in COLUMNS}
+        values["file"] = str(self.file)
+        return values
+
+
+def collect_inputs(paths: Iterable[str | Path], suffixes: Iterable[str]) -> list[Path]:
+    """Files named, and the files of folders named whose suffix is one of ``suffixes`` (hidden
+    files left out), in order and without repeats. A named file is kept whatever its suffix."""
+    wanted = {s.lower() for s in suffixes}
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(
+                (p for p in path.iterdir() if p.is_file() and p.suffix.lower() in wanted
+                 and not p.name.startswith(".")),
+                key=lambda p: p.name.lower(),
+            )
+        else:
+            found.append(path)
+    unique: dict[Path, None] = {}
+    for path in found:
+        unique.setdefault(path.absolute(), None)
+    return [Path(p) for p in unique]
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """UTF-8 text with one final newline; a failed write leaves any older file as it was."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text.rstrip() + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SummaryFolder:
+    """One file per input in ``folder``: ``<stem>.summary.txt`` (or ``.md``, with the file name as
+    its heading). Two inputs with the same stem get their full names, then a number."""
+
+    def __init__(self, folder: Path, fmt: str = "txt") -> None:
+        if fmt not in FOLDER_FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FOLDER_FORMATS)}; got {fmt!r}")
+        self.folder = Path(folder)
+        self.fmt = fmt
+        self.written: list[Path] = []
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def name_for(self, source: Path) -> Path:
+        taken = {p.name for p in self.written}
+        candidates = [f"{source.stem}.summary.{self.fmt}", f"{source.name}.summary.{self.fmt}"]
+        candidates += [f"{source.name}-{n}.summary.{self.fmt}" for n in range(2, 10_000)]
+        return self.folder / next(c for c in candidates if c not in taken)
+
+    def write(self, result: BatchResult) -> Path | None:
+        if result.status != "ok":
+            return None
+        path = self.name_for(result.file)
+        text = result.summary
+        if self.fmt == "md":
+            text = f"# {result.file.name}\n\n{text}"
+        write_atomically(path, text)
+        self.written.append(path)
+        return path
+
+    def close(self) -> None:
+        pass
+
+
+class SummaryTable:
+    """All inputs in one ``.csv`` or ``.jsonl`` file, one row each (failed ones with their error)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.fmt = self.path.suffix.lower().lstrip(".")
+        if self.fmt not in TABLE_FORMATS:
+            raise ValueError(f"a table must end in .csv or .jsonl; got {self.path.name}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("w", encoding="utf-8", newline="")
+        self._csv = None
+        if self.fmt == "csv":
+            self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
+            self._csv.writeheader()
+
+    def write(self, result: BatchResult) -> Path:
+        if self._csv is not None:
+            self._csv.writerow(result.row())
+        else:
+            self._file.write(json.dumps(result.row(), ensure_ascii=False) + "\n")
+        self._file.flush()
+        return self.path
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def open_output(target: str | Path, fmt: str = "txt") -> SummaryFolder | SummaryTable:
+    """A table when ``target`` ends in .csv or .jsonl, else a folder of ``fmt`` files."""
+    target = Path(target)
+    if target.suffix.lower().lstrip(".") in TABLE_FORMATS:
+        return SummaryTable(target)
+    return SummaryFolder(target, fmt)
