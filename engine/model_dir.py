@@ -5,24 +5,29 @@ An export folder is ``<root>/<model slug>/<precision>/`` and holds the graphs, `
 written in a hidden sibling folder and renamed into place only when complete, so a reader never
 sees half of one. Loading re-checks every file against the manifest's sizes and sha256 sums; a
 file's hash is re-read only when its size or modification time changed since the last check.
+Writers of one model's folder hold a file lock (``<root>/.locks/<slug>.lock``), so two processes
+never write, or clean up, the same model at once.
 
-This module needs only the standard library and platformdirs: no torch, onnx or onnxruntime.
+This module needs only the standard library and platformdirs (and filelock, imported by the
+writers alone): no torch, onnx or onnxruntime.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import platformdirs
 
-from engine.errors import EngineError
+from engine.errors import DiskFullError, EngineError, ExportBusyError
 
 APP_NAME = "pegasus-desktop"
 MANIFEST = "manifest.json"
@@ -30,6 +35,7 @@ MANIFEST_FORMAT = 1
 PRECISIONS = ("int8", "fp32")
 _VERIFIED_STAMP = ".verified.json"  # a cache of the last full check; not part of the export
 _STAGING_PREFIX = ".staging-"
+_LOCKS = ".locks"  # beside the model folders, so that a model folder holds only exports
 
 
 def default_models_root() -> Path:
@@ -172,7 +178,127 @@ def publish(staging: Path, target: Path) -> Path:
 
 
 def remove_stale_staging(parent: Path) -> None:
-    """Delete what an interrupted export left behind in a model's folder."""
-    if parent.is_dir():
-        for leftover in parent.glob(f"{_STAGING_PREFIX}*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+    """Clean up after an interrupted export in a model's folder (call it holding the folder's lock).
+
+    An export killed between the two renames of ``publish`` leaves the previous export in a
+    ``.staging-old-*`` folder and none in place: that one is put back if it still verifies.
+    Everything else hidden there is deleted.
+    """
+    if not parent.is_dir():
+        return
+    for old in parent.glob(f"{_STAGING_PREFIX}old-*"):
+        name = old.name[len(f"{_STAGING_PREFIX}old-"):].rsplit("-", 1)[0]
+        if name in PRECISIONS and not (parent / name).exists():
+            with contextlib.suppress(EngineError, OSError):
+                verify(old)
+                os.replace(old, parent / name)
+    for leftover in parent.glob(f"{_STAGING_PREFIX}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def lock_path(model_folder: Path) -> Path:
+    """The lock file that guards writes to ``model_folder`` (``<root>/<slug>``)."""
+    return model_folder.parent / _LOCKS / f"{model_folder.name}.lock"
+
+
+@contextlib.contextmanager
+def model_folder_lock(
+    model_folder: Path, *, timeout: float | None = None, on_wait: Callable[[], None] | None = None
+) -> Iterator[bool]:
+    """Hold the write lock of one model folder; yields True when another process held it first.
+
+    The lock is released by the operating system if its holder is killed, so a crashed export
+    never blocks the next one. ``timeout`` (seconds) bounds the wait; None waits as long as the
+    other writer works, and ``on_wait`` is called once when waiting starts.
+    """
+    from filelock import FileLock, Timeout
+
+    path = lock_path(model_folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
+    waited = False
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        waited = True
+        if on_wait is not None:
+            on_wait()
+        try:
+            lock.acquire(timeout=-1 if timeout is None else timeout)
+        except Timeout as e:
+            raise ExportBusyError(
+                f"Another Pegasus Desktop window or pegasus-summarize is writing the export in "
+                f"{model_folder} right now. Wait until it has finished, then try again "
+                f"(its lock file is {path})."
+            ) from e
+    try:
+        yield waited
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def model_folder_if_free(model_folder: Path) -> Iterator[bool]:
+    """Yields True holding the folder's lock, or False at once if another process holds it."""
+    from filelock import FileLock, Timeout
+
+    path = lock_path(model_folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_NO_ROOM_TEXT = ("No space left on device", "Disk quota exceeded", "File too large")
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """True when ``error`` (or what caused it) says the disk or the user's quota is full."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in _NO_ROOM:
+            return True
+        if any(text in str(error) for text in _NO_ROOM_TEXT):  # C++ writers raise RuntimeError
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+def free_space(folder: Path) -> int | None:
+    """Free bytes on the file system of ``folder`` or its nearest existing parent."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def disk_full_error(folder: Path, needed: int | None, error: BaseException) -> DiskFullError:
+    """A ``DiskFullError`` saying where, how much is needed and free, and that nothing was kept."""
+    free = free_space(folder)
+    room = f"It needs about {human_bytes(needed)} free while it works" if needed else "It needs more room"
+    now = f"; {human_bytes(free)} is free now" if free is not None else ""
+    return DiskFullError(
+        f"The disk is full: writing to {folder} failed ({getattr(error, 'strerror', None) or error}). "
+        f"{room}{now}. Free up space, or choose another folder on a larger disk, and try again. "
+        f"What was half-written has been removed."
+    )

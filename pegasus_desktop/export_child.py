@@ -6,8 +6,10 @@ pipe: ``("info", text)``, ``("progress", stage, done, total, detail)``, then exa
 only here, so their memory goes back to the system when the process ends, and killing the
 process (Cancel) is immediate. This module knows nothing about Qt.
 
-Error kinds: ``"offline"`` (no network and not cached), ``"disk"``, ``"missing-extra"``,
-``"engine"`` (any other ``EngineError``) and ``"crash"`` (a bug: details carry the traceback).
+Error kinds: ``"offline"`` (no network and not cached), ``"disk"`` (too little room before, or a
+full disk during, the export), ``"pickle"`` (the weights are only in pickle format: the user may
+confirm and start again with ``allow_pickle``), ``"missing-extra"``, ``"engine"`` (any other
+``EngineError``) and ``"crash"`` (a bug: details carry the traceback).
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class _Sender:
         )
 
 
-def run_export(model_id: str, root: str, precision: str, conn) -> None:
+def run_export(model_id: str, root: str, precision: str, conn, allow_pickle: bool = False) -> None:
     """The child's target. Never raises: every outcome is a message on ``conn``."""
     _guard_stdio()
     _log_to_file()
@@ -109,14 +111,20 @@ def run_export(model_id: str, root: str, precision: str, conn) -> None:
         except DiskSpaceError as e:
             conn.send(("error", "disk", str(e), ""))
             return
-        from engine.errors import EngineError
-        from engine.export.pipeline import export
+        from engine.errors import DiskFullError, EngineError, UnsafeCheckpointError
+        from engine.export.pipeline import ExportOptions, export
 
+        options = ExportOptions(allow_pickle=allow_pickle)
         try:
-            paths = export(model_id, root, precision=precision, on_progress=_Sender(conn))
+            paths = export(model_id, root, precision=precision, options=options, on_progress=_Sender(conn))
         except EngineError as e:
             log.warning("export failed: %s", e)
-            kind = "offline" if is_offline_error(e) else "engine"
+            if isinstance(e, DiskFullError):
+                kind = "disk"
+            elif isinstance(e, UnsafeCheckpointError) and e.pickle:
+                kind = "pickle"
+            else:
+                kind = "offline" if is_offline_error(e) else "engine"
             conn.send(("error", kind, str(e), "".join(traceback.format_exception(e))))
             return
         except ImportError as e:  # torch or transformers are imported only now, by the export

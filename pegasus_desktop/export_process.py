@@ -13,30 +13,33 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from engine.model_dir import export_dir
+from engine.model_dir import export_dir, model_folder_if_free, remove_stale_staging
 from pegasus_desktop import export_child
 
 log = logging.getLogger(__name__)
 
-_LEFTOVER_PATTERNS = (".staging-*", ".trace-*")
-
 
 def remove_leftovers(model_id: str, precision: str, root: Path) -> None:
     """Delete the hidden folders a killed export leaves in the model's folder, and the folder if
-    nothing else is in it. A published export is never touched."""
+    nothing else is in it. A published export is never touched, and nothing is touched while
+    another process (a second window, the CLI) holds the folder's export lock."""
     try:
         model_folder = export_dir(model_id, precision, root).parent
     except ValueError:
         return
     if not model_folder.is_dir():
         return
-    for pattern in _LEFTOVER_PATTERNS:
-        for leftover in model_folder.glob(pattern):
+    with model_folder_if_free(model_folder) as free:
+        if not free:
+            log.info("%s is being exported by another process; leaving it alone", model_folder)
+            return
+        remove_stale_staging(model_folder)  # puts back an old export a kill left mid-publish
+        for leftover in model_folder.glob(".trace-*"):  # from versions that traced beside it
             shutil.rmtree(leftover, ignore_errors=True)
-    try:
-        model_folder.rmdir()  # only succeeds when empty
-    except OSError:
-        pass
+        try:
+            model_folder.rmdir()  # only succeeds when empty
+        except OSError:
+            pass
 
 
 class ExportJob(QObject):
@@ -60,7 +63,8 @@ class ExportJob(QObject):
     def is_running(self) -> bool:
         return self._process is not None
 
-    def start(self, model_id: str, precision: str, root: Path) -> None:
+    def start(self, model_id: str, precision: str, root: Path, *, allow_pickle: bool = False) -> None:
+        """Export in a new process; ``allow_pickle`` only after the user confirmed it."""
         if self.is_running():
             raise RuntimeError("an export is already running")
         remove_leftovers(model_id, precision, Path(root))  # from an app that was killed mid-export
@@ -68,7 +72,7 @@ class ExportJob(QObject):
         receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(
             target=export_child.run_export,
-            args=(model_id, str(root), precision, sender),
+            args=(model_id, str(root), precision, sender, allow_pickle),
             name="pegasus-export",
             daemon=True,
         )

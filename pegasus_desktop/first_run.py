@@ -2,7 +2,8 @@
 a progress bar per stage and a Cancel button. The export runs in a child process (``ExportJob``).
 
 Shown when the chosen model has no export yet, when its export is damaged, and for Re-export.
-A failed or cancelled run leaves nothing behind and offers to try again.
+A failed or cancelled run leaves nothing behind and offers to try again. A checkpoint whose
+weights are only in PyTorch's pickle format is exported only after the user confirms it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -39,6 +41,7 @@ STAGE_TITLES = {
 _FAILURE_TITLES = {
     "offline": "No network connection",
     "disk": "Not enough disk space",
+    "pickle": "The model was not exported",
     "missing-extra": "Export components missing",
     "engine": "The model could not be prepared",
     "crash": "The model could not be prepared",
@@ -207,13 +210,33 @@ class FirstRunView(QWidget):
 
     @Slot()
     def start(self) -> None:
+        self._start(allow_pickle=False)
+
+    def _start(self, *, allow_pickle: bool) -> None:
         if self.job.is_running():
             return
         for row in self.rows.values():
             row.reset()
         self._show_message("Checking free disk space…")
         self._set_running(True)
-        self.job.start(self.model_id, self.precision, self.root)
+        self.job.start(self.model_id, self.precision, self.root, allow_pickle=allow_pickle)
+
+    def confirm_pickle(self, message: str) -> bool:
+        """Ask whether to load pickle-format weights anyway; No is the default."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Load a pickle checkpoint?")
+        box.setText(
+            "This model's weights are stored in PyTorch's pickle format, which can run code "
+            "hidden in the file when it is loaded."
+        )
+        box.setInformativeText(
+            f"{message}\n\nContinue only if you trust where this model comes from."
+        )
+        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        box.button(QMessageBox.StandardButton.Yes).setText("Load it anyway")
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     @Slot()
     def cancel(self) -> None:
@@ -236,6 +259,12 @@ class FirstRunView(QWidget):
 
     @Slot(str, float, float, str)
     def _progress(self, stage: str, done: float, total: float, detail: str) -> None:
+        if stage == "wait":
+            self._show_message(
+                "Another Pegasus Desktop window (or pegasus-summarize) is preparing this model "
+                "right now. Waiting for it to finish; its result will be used here too."
+            )
+            return
         if stage not in self.rows:
             return
         order = list(STAGE_TITLES)
@@ -258,13 +287,18 @@ class FirstRunView(QWidget):
     def _failed(self, kind: str, message: str, details: str) -> None:
         self._set_running(False)
         self.start_button.setText("Try again")
+        if kind == "pickle" and self.confirm_pickle(message):
+            log.info("the user allowed pickle weights for %s", self.model_id)
+            self._start(allow_pickle=True)
+            return
         title = _FAILURE_TITLES.get(kind, "The model could not be prepared")
         text = f"{title}. {message}"
         if kind == "offline":
             text += "\n\n" + offline_advice()
         self.last_failure = (kind, text, details)
         self._show_message(text + "\n\nNothing was kept. Fix the problem and try again.")
-        errors.show_error(self, title, text, details)
+        if kind != "pickle":  # the user has just answered the confirmation about it
+            errors.show_error(self, title, text, details)
 
     @Slot()
     def _cancelled(self) -> None:

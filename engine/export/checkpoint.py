@@ -1,7 +1,12 @@
 """Find, download and load a Pegasus checkpoint: a hub id, a local folder, or a loaded model.
 
 Downloads go through huggingface_hub, so its cache, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` and saved
-token all apply, and their byte progress reaches ``on_progress``. Remote code is never run.
+token all apply, and their byte progress reaches ``on_progress``.
+
+Nothing from a model repository is ever run: ``trust_remote_code`` is never set, a checkpoint
+that asks for its own code (``auto_map``) is refused, weights are read from safetensors, and a
+checkpoint whose weights are only in PyTorch's pickle format is refused unless the caller allows
+it (``allow_pickle``), because unpickling a file can run code hidden in it.
 
 This module knows nothing about ONNX.
 """
@@ -15,7 +20,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from engine.errors import EngineError, OfflineError
+from engine.errors import EngineError, OfflineError, UnsafeCheckpointError
 from engine.progress import ProgressCallback, report
 
 # What a summarizer needs from a repository; weights in safetensors when the repo has them.
@@ -65,7 +70,28 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _download(model_id: str, revision: str | None, token, on_progress) -> Checkpoint:
+def _pickle_message(source: str, where: str) -> str:
+    return (
+        f"{source} has its weights only in PyTorch's pickle format ({where}), not in safetensors. "
+        f"Loading a pickle file can run any code hidden in it, so it is refused unless you trust "
+        f"where it comes from. If you do, allow it: pegasus-summarize export --allow-pickle, "
+        f"ExportOptions(allow_pickle=True), or confirm in the app. Otherwise look for a "
+        f"safetensors version of the model."
+    )
+
+
+def _has_pickle_weights(model_id: str, revision: str | None, token) -> bool:
+    """Whether the hub repo has pytorch_model*.bin files, asked without downloading them."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        files = snapshot_download(model_id, revision=revision, token=token, allow_patterns=_PICKLE, dry_run=True)
+    except Exception:  # noqa: BLE001 - offline and not cached: assume the usual layout
+        return True
+    return bool(files)
+
+
+def _download(model_id: str, revision: str | None, token, on_progress, allow_pickle: bool = False) -> Checkpoint:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -85,7 +111,12 @@ def _download(model_id: str, revision: str | None, token, on_progress) -> Checkp
                 tqdm_class=_progress_tqdm(on_progress),
             )
         )
+        check_no_remote_code(folder)
         if not any(folder.glob("*.safetensors")):
+            if not allow_pickle:
+                if _has_pickle_weights(model_id, revision, token):
+                    raise UnsafeCheckpointError(_pickle_message(model_id, "pytorch_model.bin"), pickle=True)
+                raise EngineError(f"{model_id} has no model weights that this program can read (safetensors).")
             folder = Path(
                 snapshot_download(
                     model_id, revision=revision, token=token, allow_patterns=_PICKLE,
@@ -117,18 +148,44 @@ def _download(model_id: str, revision: str | None, token, on_progress) -> Checkp
             f"local checkpoint folder that holds config.json, the weights and the tokenizer."
         ) from e
     except OSError as e:
+        from huggingface_hub import constants
+
+        from engine.model_dir import disk_full_error, is_disk_full
+
+        if is_disk_full(e):
+            raise disk_full_error(Path(constants.HF_HUB_CACHE), None, e) from e
         raise EngineError(f"Downloading {model_id} failed: {e}") from e
     return Checkpoint(model_id, folder, folder.name if folder.parent.name == "snapshots" else revision)
 
 
-def resolve(model_id: str, *, revision: str | None = None, token=None, on_progress=None) -> Checkpoint:
-    """A local folder is used as it is; anything else is a hub id, downloaded or taken from the cache."""
+def resolve(
+    model_id: str, *, revision: str | None = None, token=None, on_progress=None, allow_pickle: bool = False
+) -> Checkpoint:
+    """A local folder is used as it is; anything else is a hub id, downloaded or taken from the cache.
+
+    A download fetches safetensors weights; pickle weights only with ``allow_pickle``.
+    """
     path = Path(model_id).expanduser()
     if path.is_dir():
         return Checkpoint(model_id, path.resolve(), revision)
     if path.suffix or model_id.startswith((".", "/", "~")):
         raise EngineError(f"{model_id} is not a folder. Give a checkpoint folder or a Hugging Face model id.")
-    return _download(model_id, revision, token, on_progress)
+    return _download(model_id, revision, token, on_progress, allow_pickle)
+
+
+def check_no_remote_code(folder: Path) -> None:
+    """Refuse a checkpoint that asks for its own Python code (an ``auto_map`` entry)."""
+    for name in ("config.json", "tokenizer_config.json"):
+        try:
+            data = json.loads((folder / name).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and data.get("auto_map"):
+            raise UnsafeCheckpointError(
+                f"{folder} asks to run Python code of its own (its {name} has an auto_map entry). "
+                f"This program never runs code that comes with a model, so it cannot export it. "
+                f"Use a standard Pegasus checkpoint."
+            )
 
 
 def check_is_pegasus(folder: Path) -> dict:
@@ -146,14 +203,37 @@ def check_is_pegasus(folder: Path) -> dict:
     return config
 
 
-def load_model(folder: Path):
-    """The checkpoint as a PegasusForConditionalGeneration in fp32, eval mode."""
+def weights_format(folder: Path) -> str | None:
+    """``"safetensors"``, ``"pickle"`` (pytorch_model*.bin only), or None when there are no weights."""
+    if any(folder.glob("*.safetensors")):
+        return "safetensors"
+    if any(folder.glob("pytorch_model*.bin")):
+        return "pickle"
+    return None
+
+
+def load_model(folder: Path, *, allow_pickle: bool = False):
+    """The checkpoint as a PegasusForConditionalGeneration in fp32, eval mode.
+
+    Safetensors weights are preferred; pickle-only weights need ``allow_pickle``.
+    """
     import torch
     from transformers import PegasusForConditionalGeneration
 
     check_is_pegasus(folder)
+    check_no_remote_code(folder)
+    weights = weights_format(folder)
+    if weights is None:
+        raise EngineError(
+            f"{folder} has no model weights (model.safetensors or pytorch_model.bin): it is not a "
+            f"complete checkpoint."
+        )
+    if weights == "pickle" and not allow_pickle:
+        raise UnsafeCheckpointError(_pickle_message(str(folder), "pytorch_model.bin"), pickle=True)
     try:
-        model = PegasusForConditionalGeneration.from_pretrained(folder, dtype=torch.float32)
+        model = PegasusForConditionalGeneration.from_pretrained(
+            folder, dtype=torch.float32, use_safetensors=weights == "safetensors", trust_remote_code=False
+        )
     except (OSError, ValueError, RuntimeError) as e:
         raise EngineError(f"The checkpoint in {folder} cannot be loaded: {e}") from e
     return model.eval()
@@ -164,7 +244,7 @@ def save_tokenizer_and_configs(model, folder: Path, tokenizer_source: Path | str
     from transformers import AutoTokenizer, GenerationConfig
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=False)
     except (OSError, ValueError, ImportError) as e:
         raise EngineError(f"The tokenizer of {tokenizer_source} cannot be loaded: {e}") from e
     tokenizer.save_pretrained(out_dir)

@@ -3,6 +3,8 @@
 Each published folder is built in a staging folder beside its target, checked by loading it with
 onnxruntime and running one step, and only then renamed into place. Whatever fails or is
 interrupted leaves the previous export (if any) untouched and no half-made folder behind.
+One process at a time writes a model's folder (a file lock); a second one waits, then uses what
+the first one made. A full disk raises ``DiskFullError`` after the staging folder is removed.
 
 Importing this module imports torch lazily: only ``generate_onnx_representation`` needs it.
 """
@@ -18,7 +20,17 @@ from importlib import metadata
 from pathlib import Path
 
 from engine.errors import EngineError
-from engine.model_dir import export_dir, publish, remove_stale_staging, staging_dir, write_manifest
+from engine.model_dir import (
+    disk_full_error,
+    export_dir,
+    is_disk_full,
+    model_folder_lock,
+    publish,
+    remove_stale_staging,
+    staging_dir,
+    verify,
+    write_manifest,
+)
 from engine.progress import ProgressCallback, report
 from engine.model import smoke_test
 from engine.runtime import ExportPaths
@@ -30,11 +42,18 @@ _SIDECAR_FILES = ("config.json", "generation_config.json", "tokenizer.json", "to
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to export. ``weight_bits`` 7 avoids int16 saturation on CPUs without VNNI (see quantize.py)."""
+    """How to export. ``weight_bits`` 7 avoids int16 saturation on CPUs without VNNI (see quantize.py).
+
+    ``allow_pickle`` lets a checkpoint whose weights are only in PyTorch's pickle format load (a
+    pickle can run code: allow it only for a source you trust). ``lock_timeout`` bounds the wait,
+    in seconds, when another process is exporting the same model (None: wait until it is done).
+    """
 
     revision: str | None = None
     token: str | bool | None = None
     weight_bits: int = 7
+    allow_pickle: bool = False
+    lock_timeout: float | None = None
 
 
 def _versions() -> dict[str, str]:
@@ -80,9 +99,9 @@ def _write_fp32(checkpoint, model, out: Path, on_progress, *, consume: bool) -> 
     save_tokenizer_and_configs(model, checkpoint.folder, checkpoint.folder, out)
 
 
-def _load(model_or_model_path, options: ExportOptions, on_progress):
-    """(checkpoint, model) for a hub id, a local folder, or an already loaded model."""
-    from engine.export.checkpoint import Checkpoint, load_model, resolve
+def _resolve(model_or_model_path, options: ExportOptions, on_progress):
+    """(checkpoint, model or None) for a hub id, a local folder, or an already loaded model."""
+    from engine.export.checkpoint import resolve
 
     if not isinstance(model_or_model_path, (str, Path)):
         model = model_or_model_path.eval()
@@ -92,11 +111,38 @@ def _load(model_or_model_path, options: ExportOptions, on_progress):
             raise EngineError("A model object needs config._name_or_path to find its tokenizer.")
         return checkpoint, model
     checkpoint = resolve(str(model_or_model_path), revision=options.revision, token=options.token,
-                         on_progress=on_progress)
+                         on_progress=on_progress, allow_pickle=options.allow_pickle)
+    return checkpoint, None
+
+
+def _load(checkpoint, options: ExportOptions, on_progress):
+    from engine.export.checkpoint import load_model
+
     report(on_progress, "load", 0, 1, checkpoint.model_id)
-    model = load_model(checkpoint.folder)
+    model = load_model(checkpoint.folder, allow_pickle=options.allow_pickle)
     report(on_progress, "load", 1, 1, checkpoint.model_id)
-    return checkpoint, model
+    return model
+
+
+def _made_meanwhile(target: Path, checkpoint) -> ExportPaths | None:
+    """The export another process just finished for the same source, if it is sound."""
+    try:
+        manifest = verify(target)
+    except EngineError:
+        return None
+    if manifest.get("source", {}).get("model_id") != checkpoint.model_id:
+        return None
+    return ExportPaths.in_folder(target)
+
+
+def _needed_bytes(checkpoint, precision: str) -> int | None:
+    """Peak room an export takes while it is written: the fp32 copy, plus the int8 one."""
+    from engine.export.checkpoint import weights_format
+
+    if weights_format(checkpoint.folder) is None:
+        return None
+    size = sum(p.stat().st_size for p in checkpoint.folder.glob("*") if p.suffix in (".safetensors", ".bin"))
+    return int(size * (1.3 if precision == "int8" else 1.05))
 
 
 def _info(checkpoint, precision: str, options: ExportOptions) -> dict:
@@ -116,23 +162,46 @@ def export(
     options: ExportOptions = ExportOptions(),
     on_progress: ProgressCallback | None = None,
 ) -> ExportPaths:
-    """Export one precision of a checkpoint into ``<root>/<slug>/<precision>``; return its paths."""
-    checkpoint, model = _load(model_or_model_path, options, on_progress)
-    # A model we loaded ourselves is released graph by graph; a caller's model is left intact.
-    consume = isinstance(model_or_model_path, (str, Path))
+    """Export one precision of a checkpoint into ``<root>/<slug>/<precision>``; return its paths.
+
+    Raises ``EngineError``: ``OfflineError``, ``DiskFullError``, ``ExportBusyError`` (only with a
+    ``lock_timeout``) and ``UnsafeCheckpointError`` say what to do next.
+    """
+    checkpoint, model = _resolve(model_or_model_path, options, on_progress)
     target = export_dir(checkpoint.model_id, precision, root)
-    remove_stale_staging(target.parent)
+    on_wait = lambda: report(on_progress, "wait", 0, 0, "another export of this model")  # noqa: E731
     try:
-        with _staging(target) as folder:
-            if precision == "fp32":
-                _write_fp32(checkpoint, model, folder, on_progress, consume=consume)
-                return _finish(folder, target, _info(checkpoint, "fp32", options), on_progress)
-            with _staging(target.with_name("fp32-for-int8")) as fp32:
-                _write_fp32(checkpoint, model, fp32, on_progress, consume=consume)
-                _quantize_into(fp32, folder, options.weight_bits, on_progress)
-            return _finish(folder, target, _info(checkpoint, "int8", options), on_progress)
+        with model_folder_lock(target.parent, timeout=options.lock_timeout, on_wait=on_wait) as waited:
+            if waited and (made := _made_meanwhile(target, checkpoint)) is not None:
+                return made
+            # A model we loaded ourselves is released graph by graph; a caller's model is left intact.
+            consume = model is None
+            if model is None:
+                model = _load(checkpoint, options, on_progress)
+            return _write(checkpoint, model, target, precision, options, on_progress, consume=consume)
     except OSError as e:
-        raise EngineError(f"Writing the export to {target.parent} failed: {e}. Check free disk space.") from e
+        if is_disk_full(e):
+            raise disk_full_error(target.parent, _needed_bytes(checkpoint, precision), e) from e
+        raise EngineError(f"Writing the export to {target.parent} failed: {e}.") from e
+    except Exception as e:  # noqa: BLE001 - writers in C++ report a full disk as other errors
+        if is_disk_full(e) and not isinstance(e, EngineError):
+            raise disk_full_error(target.parent, _needed_bytes(checkpoint, precision), e) from e
+        raise
+
+
+def _write(
+    checkpoint, model, target: Path, precision: str, options: ExportOptions, on_progress, *, consume: bool
+) -> ExportPaths:
+    """Build the export in a staging folder and publish it; called holding the folder's lock."""
+    remove_stale_staging(target.parent)
+    with _staging(target) as folder:
+        if precision == "fp32":
+            _write_fp32(checkpoint, model, folder, on_progress, consume=consume)
+            return _finish(folder, target, _info(checkpoint, "fp32", options), on_progress)
+        with _staging(target.with_name("fp32-for-int8")) as fp32:
+            _write_fp32(checkpoint, model, fp32, on_progress, consume=consume)
+            _quantize_into(fp32, folder, options.weight_bits, on_progress)
+        return _finish(folder, target, _info(checkpoint, "int8", options), on_progress)
 
 
 def _quantize_into(fp32: Path, out: Path, bits: int, on_progress) -> None:
