@@ -65,11 +65,10 @@ class _CachedDecoder:
         """``cross`` and ``mask`` are per input; ``rows`` = inputs x beams (or samples) per input."""
         self.session = session
         self.past_names, self.present_names = past_names(layers), present_names(layers)
-        _, heads, _, head_dim = cross[1].shape  # a value: (batch, heads, src, head_dim)
-        empty_key = np.zeros((rows, heads, head_dim, 0), np.float32)  # keys are kept transposed
-        empty_value = np.zeros((rows, heads, 0, head_dim), np.float32)
+        _, heads, _, head_dim = cross[1].shape  # (batch, heads, src, head_dim), keys and values alike
+        empty = np.zeros((rows, heads, 0, head_dim), np.float32)
         self.feeds = {"encoder_attention_mask": mask, **dict(zip(cross_names(layers), cross))}
-        self.feeds |= {name: empty_key if name.endswith("key") else empty_value for name in self.past_names}
+        self.feeds |= dict.fromkeys(self.past_names, empty)
         self.outputs = ["logits", *self.present_names]
 
     def step(self, input_ids: np.ndarray) -> np.ndarray:
@@ -105,7 +104,7 @@ class OnnxPegasus:
         self.generation_defaults = defaults | _read_json(self.folder / "generation_config.json")
 
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
-        """Each decoder layer's cross-attention key (batch, heads, head_dim, src) and value (batch, heads, src, head_dim)."""
+        """Each decoder layer's cross-attention key and value, each (batch, heads, src, head_dim)."""
         return self.sessions.encoder.run(
             cross_names(self.layers), {"input_ids": input_ids, "attention_mask": attention_mask}
         )

@@ -1,177 +1,224 @@
-"""The two graphs we export, written as small torch modules over a Pegasus checkpoint's weights.
+"""The two graphs we export, written op by op from a Pegasus checkpoint's weights.
 
-We write the forward passes ourselves instead of tracing transformers' modules, so that:
-- the graphs do not depend on transformers' cache objects, which change between releases;
-- the cross-attention keys and values are computed once, by the encoder graph, and the decoder
-  only reads them: they are never fed back out at each step;
-- the tied embedding is kept once, transposed as ``(d_model, vocab)``: the decoder's lm_head
-  multiplies by it and both graphs look tokens up in it (``Gather`` on axis 1), so the saved
-  weights hold one copy that the int8 pass can quantize for both uses. (A checkpoint with
-  ``tie_word_embeddings: false`` has separate encoder, decoder and lm_head matrices, and keeps them.)
+- The **encoder** graph maps ``input_ids, attention_mask`` to every decoder layer's
+  cross-attention key and value, computed once per input: the decoder only reads them.
+- The **decoder** graph runs one step for ``rows`` = inputs x beams: it takes the new token, the
+  self-attention cache and the cross K/V, and returns the logits and the cache one step longer.
+  Its cache may start empty, so there is no separate first-step graph. Each input's beams are
+  consecutive rows and read that input's cross K/V once, together.
 
-The arithmetic follows transformers' eager Pegasus (pre-LayerNorm, ReLU, sinusoidal positions,
+Keys and values are both kept as ``(.., heads, time, head_dim)``. A step's scores are computed as
+``keys @ query.T``: the long side (the source or the cache) is then the GEMM's M, which streams the
+cached keys once; ``query @ keys.T`` with one query row ran about 1.5x slower. The tied
+embedding is stored once as ``(d_model, vocab)``: it is the lm_head and both graphs look tokens up
+in its columns (``Gather`` on axis 1), so the int8 pass quantizes one matrix for all three uses.
+
+We write the graphs ourselves rather than trace torch modules: a decoder step's time is mostly
+weight traffic plus a cost per operator, and tracing adds hundreds of small shape operators per
+step (every ``view`` reads its sizes at run time). Here every reshape has a constant shape and the
+decoder works on ``(rows, d_model)`` matrices, since it always adds exactly one position. The
+arithmetic follows transformers' eager Pegasus (pre-LayerNorm, ReLU, sinusoidal positions,
 embeddings scaled by sqrt(d_model), ``final_logits_bias``); the parity tests hold us to it.
 
-This module knows nothing about ONNX files, quantization or decoding.
+This module knows nothing about quantization, manifests or decoding.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from onnx import TensorProto
+
+from engine.errors import EngineError
+from engine.export.onnx_builder import GraphBuilder
+from engine.export.weights import WEIGHTS_FILE, SharedWriter
+from engine.graph_names import cross_names, past_names, present_names
+
+FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64
+MS_DOMAIN = "com.microsoft"  # onnxruntime's own operators (FusedMatMul: a MatMul with a scale)
+MASK_VALUE = float(np.finfo(np.float32).min)  # what transformers adds to the scores of masked keys
 
 
-def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(batch, src) 1/0 mask -> (batch, 1, 1, src) with 0 to keep and the dtype's minimum to drop."""
-    keep = attention_mask[:, None, None, :].to(torch.bool)
-    return torch.where(keep, torch.zeros((), dtype=dtype), torch.finfo(dtype).min)
+def _array(tensor) -> np.ndarray:
+    return tensor.detach().float().numpy()
 
 
-def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """(batch, time, d_model) -> (batch, heads, time, head_dim)"""
-    batch, time, _ = x.shape
-    return x.view(batch, time, heads, -1).transpose(1, 2)
+class _Pegasus:
+    """Builds the shared pieces (linear layers, norms, attention) of one graph over one model."""
+
+    def __init__(self, model, g: GraphBuilder) -> None:
+        self.model, self.config, self.g = model, model.config, g
+        if self.config.activation_function != "relu":
+            raise EngineError(
+                f"The checkpoint's feed-forward activation is {self.config.activation_function!r}; "
+                f"Pegasus uses 'relu' and only that is supported."
+            )
+
+    def linear(self, x: str, name: str, *linears) -> str:
+        """``x @ W.T + b`` of one or more fused linear layers (fused: one GEMM, split by the caller)."""
+        weight = np.concatenate([_array(lin.weight) for lin in linears]).T  # (in, out)
+        bias = np.concatenate([_array(lin.bias) for lin in linears])
+        return self.g.op("Add", self.g.op("MatMul", x, self.g.weight(f"{name}.weight_t", weight)),
+                         self.g.weight(f"{name}.bias", bias))
+
+    def norm(self, x: str, name: str, layer_norm) -> str:
+        g = self.g
+        return g.op("LayerNormalization", x, g.weight(f"{name}.weight", _array(layer_norm.weight)),
+                    g.weight(f"{name}.bias", _array(layer_norm.bias)), axis=-1, epsilon=float(layer_norm.eps))
+
+    def feed_forward(self, x: str, name: str, layer) -> str:
+        h = self.norm(x, f"{name}.final_layer_norm", layer.final_layer_norm)
+        h = self.g.op("Relu", self.linear(h, f"{name}.fc1", layer.fc1))
+        return self.g.op("Add", x, self.linear(h, f"{name}.fc2", layer.fc2))
+
+    def attend(self, query: str, key: str, value: str, scaling: float, mask: str | None, *,
+               queries: str = "many") -> str:
+        """softmax(query @ key.T * scaling + mask) @ value, on (.., heads, time, head_dim) tensors.
+
+        ``queries`` says how the scores are best computed: "many" (the encoder), "one" (a decoder
+        step's self-attention: one query per row) or "group" (a step's cross-attention: one query
+        per beam of each input). For the last two, ``key @ query.T`` keeps the long side as M.
+        """
+        g = self.g
+        if queries == "many":
+            scores = g.op("FusedMatMul", query, key, domain=MS_DOMAIN, alpha=scaling, transB=1)
+        else:
+            scores_t = g.op("FusedMatMul", key, query, domain=MS_DOMAIN, alpha=scaling, transB=1)  # (.., src, q)
+            scores = (g.op("Reshape", scores_t, g.const([0, 0, 1, -1])) if queries == "one"
+                      else g.op("Transpose", scores_t, perm=[0, 1, 3, 2]))
+        if mask is not None:
+            scores = g.op("Add", scores, mask)
+        return g.op("MatMul", g.op("Softmax", scores, axis=-1), value)
+
+    def additive_mask(self, attention_mask: str) -> str:
+        """(batch, src) 1/0 -> (batch, 1, 1, src): 0 where kept, the float minimum where masked."""
+        g = self.g
+        keep = g.op("Cast", g.op("Unsqueeze", attention_mask, g.const([1, 2])), to=TensorProto.BOOL)
+        return g.op("Where", keep, g.const(0.0, np.float32), g.const(MASK_VALUE, np.float32))
+
+    def embedding_t(self, embed_tokens) -> str:
+        """The token embedding as (d_model, vocab); equal matrices are stored once by the writer."""
+        return self.g.weight("embedding_t", _array(embed_tokens.weight).T)
+
+    def positions(self, embed_positions) -> str:
+        return self.g.weight("positions", _array(embed_positions.weight))
+
+    def scale(self, x: str, embed_scale) -> str:
+        scale = float(embed_scale)
+        return x if scale == 1.0 else self.g.op("Mul", x, self.g.const(scale, np.float32))
 
 
-class _Fused(nn.Module):
-    """Several linear layers of one input as one matmul, split after.
+def encoder_graph(model, g: GraphBuilder) -> GraphBuilder:
+    p, config = _Pegasus(model, g), model.config
+    encoder = model.model.encoder
+    heads = config.encoder_attention_heads
+    head_dim = config.d_model // heads
+    input_ids = g.input("input_ids", INT64, ["batch", "src"])
+    attention_mask = g.input("attention_mask", INT64, ["batch", "src"])
 
-    One larger GEMM runs faster than three small ones, and int8 quantizes the input once.
-    """
+    tokens = g.op("Gather", p.embedding_t(encoder.embed_tokens), input_ids, axis=1)  # (d_model, batch, src)
+    x = p.scale(g.op("Transpose", tokens, perm=[1, 2, 0]), encoder.embed_scale)  # (batch, src, d_model)
+    src = g.op("Shape", input_ids, start=1, end=2)
+    positions = g.op("Slice", p.positions(encoder.embed_positions), g.const([0]), src, g.const([0]))
+    x = g.op("Add", x, positions)
+    mask = p.additive_mask(attention_mask)
+    split_heads = g.const([0, 0, heads, head_dim])  # (batch, src, d_model) -> (batch, src, heads, head_dim)
 
-    def __init__(self, *linears: nn.Linear) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.cat([lin.weight.detach() for lin in linears]), requires_grad=False)
-        self.bias = nn.Parameter(torch.cat([lin.bias.detach() for lin in linears]), requires_grad=False)
-        self.sizes = [lin.out_features for lin in linears]
+    for i, layer in enumerate(encoder.layers):
+        name, attn = f"encoder.{i}", layer.self_attn
+        h = p.norm(x, f"{name}.self_attn_layer_norm", layer.self_attn_layer_norm)
+        qkv = p.linear(h, f"{name}.qkv", attn.q_proj, attn.k_proj, attn.v_proj)
+        query, key, value = (g.op("Reshape", t, split_heads) for t in g.op("Split", qkv, axis=-1, outputs=3))
+        query, key, value = (g.op("Transpose", t, perm=[0, 2, 1, 3]) for t in (query, key, value))
+        out = p.attend(query, key, value, attn.scaling, mask)  # (batch, heads, src, head_dim)
+        out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([0, 0, config.d_model]))
+        x = g.op("Add", x, p.linear(out, f"{name}.out_proj", attn.out_proj))
+        x = p.feed_forward(x, name, layer)
+    hidden = p.norm(x, "encoder.layer_norm", encoder.layer_norm)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return torch.split(nn.functional.linear(x, self.weight, self.bias), self.sizes, dim=-1)
-
-
-def _attend(attn, query, key_t, value, mask) -> torch.Tensor:
-    """Attention of the projected ``query`` (rows, time, d_model) over ready-made keys and values.
-
-    ``key_t`` is (kv_rows, heads, head_dim, src), stored transposed so that no step transposes
-    it again, and ``value`` is (kv_rows, heads, src, head_dim). ``rows`` is a multiple of
-    ``kv_rows``: each run of consecutive rows (one input's beams) shares one input's keys and
-    values, which are then read once for the whole run instead of once per beam.
-    """
-    rows, time, d_model = query.shape
-    kv_rows = key_t.shape[0]
-    query = query.view(kv_rows, -1, attn.num_heads, attn.head_dim).transpose(1, 2)
-    weights = torch.matmul(query, key_t) * attn.scaling  # (kv_rows, heads, group*time, src)
-    if mask is not None:
-        weights = weights + mask
-    weights = torch.softmax(weights, dim=-1)
-    out = torch.matmul(weights, value).transpose(1, 2)  # (kv_rows, group*time, heads, head_dim)
-    return attn.out_proj(out.reshape(rows, time, d_model))
-
-
-def _feed_forward(layer, x: torch.Tensor) -> torch.Tensor:
-    residual = x
-    x = layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(x))))
-    return residual + x
-
-
-class _TiedEmbedding(nn.Module):
-    """The token embedding stored once as (d_model, vocab): looked up by column, and the lm_head."""
-
-    def __init__(self, weight: torch.Tensor, scale: float) -> None:
-        super().__init__()
-        self.embedding_t = nn.Parameter(weight.detach().t().contiguous(), requires_grad=False)
-        self.scale = scale
-
-    def lookup(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """(batch, time) ids -> (batch, time, d_model), already scaled."""
-        columns = torch.index_select(self.embedding_t, 1, input_ids.reshape(-1))  # (d_model, batch*time)
-        return columns.t().reshape(*input_ids.shape, -1) * self.scale
+    cross_heads = config.decoder_attention_heads
+    cross_split = g.const([0, 0, cross_heads, config.d_model // cross_heads])
+    names = iter(cross_names(config.decoder_layers))
+    for i, layer in enumerate(model.model.decoder.layers):
+        attn = layer.encoder_attn
+        key, value = g.op("Split", p.linear(hidden, f"decoder.{i}.cross_kv", attn.k_proj, attn.v_proj),
+                          axis=-1, outputs=2)
+        key_name, value_name = next(names), next(names)
+        key = g.op("Transpose", g.op("Reshape", key, cross_split), perm=[0, 2, 1, 3], names=[key_name])
+        value = g.op("Transpose", g.op("Reshape", value, cross_split), perm=[0, 2, 1, 3], names=[value_name])
+        g.output(key, key_name, FLOAT, ["batch", cross_heads, "src", config.d_model // cross_heads])
+        g.output(value, value_name, FLOAT, ["batch", cross_heads, "src", config.d_model // cross_heads])
+    return g
 
 
-class EncoderGraph(nn.Module):
-    """input_ids, attention_mask -> the cross-attention keys and values of every decoder layer."""
+def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
+    p, config = _Pegasus(model, g), model.config
+    decoder = model.model.decoder
+    layers, d_model = config.decoder_layers, config.d_model
+    heads = config.decoder_attention_heads
+    head_dim = d_model // heads
 
-    def __init__(self, model) -> None:
-        super().__init__()
-        encoder = model.model.encoder
-        self.embedding = _TiedEmbedding(encoder.embed_tokens.weight, encoder.embed_scale)
-        self.positions = encoder.embed_positions
-        self.layers = encoder.layers
-        self.qkv = nn.ModuleList(_Fused(a.q_proj, a.k_proj, a.v_proj) for a in (la.self_attn for la in encoder.layers))
-        self.layer_norm = encoder.layer_norm
-        cross = [layer.encoder_attn for layer in model.model.decoder.layers]
-        self.cross_kv = nn.ModuleList(_Fused(a.k_proj, a.v_proj) for a in cross)
-        self.heads = cross[0].num_heads
+    input_ids = g.input("input_ids", INT64, ["rows", 1])
+    attention_mask = g.input("encoder_attention_mask", INT64, ["batch", "src"])
+    past = [g.input(name, FLOAT, ["rows", heads, "past", head_dim]) for name in past_names(layers)]
+    cross = [g.input(name, FLOAT, ["batch", heads, "src", head_dim]) for name in cross_names(layers)]
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
-        seq_len = input_ids.shape[1]
-        x = self.embedding.lookup(input_ids) + self.positions.weight[:seq_len]  # (batch, src, d_model)
-        mask = _additive_mask(attention_mask, x.dtype)
-        for layer, qkv in zip(self.layers, self.qkv):
-            attn = layer.self_attn
-            query, key, value = qkv(layer.self_attn_layer_norm(x))
-            key_t = _split_heads(key, attn.num_heads).transpose(2, 3)
-            x = x + _attend(attn, query, key_t, _split_heads(value, attn.num_heads), mask)
-            x = _feed_forward(layer, x)
-        hidden = self.layer_norm(x)
-        cross = []
-        for kv in self.cross_kv:
-            key, value = kv(hidden)
-            cross.append(_split_heads(key, self.heads).transpose(2, 3))  # (batch, heads, head_dim, src)
-            cross.append(_split_heads(value, self.heads))  # (batch, heads, src, head_dim)
-        return tuple(cross)
+    embedding_t = p.embedding_t(decoder.embed_tokens)
+    tokens = g.op("Gather", embedding_t, g.op("Reshape", input_ids, g.const([-1])), axis=1)  # (d_model, rows)
+    x = p.scale(g.op("Transpose", tokens, perm=[1, 0]), decoder.embed_scale)  # (rows, d_model)
+    past_length = g.op("Shape", past[0], start=2, end=3)
+    x = g.op("Add", x, g.op("Gather", p.positions(decoder.embed_positions), past_length, axis=0))
+    cross_mask = p.additive_mask(attention_mask)
+    # The queries of one input's beams, grouped: (rows, d_model) -> (batch, beams, heads, head_dim).
+    group_queries = g.op("Concat", g.op("Shape", attention_mask, start=0, end=1), g.const([-1, heads, head_dim]),
+                         axis=0)
+
+    present = present_names(layers)
+    for i, layer in enumerate(decoder.layers):
+        name, attn = f"decoder.{i}", layer.self_attn
+        h = p.norm(x, f"{name}.self_attn_layer_norm", layer.self_attn_layer_norm)
+        query, key, value = g.op("Split", p.linear(h, f"{name}.qkv", attn.q_proj, attn.k_proj, attn.v_proj),
+                                 axis=-1, outputs=3)
+        # One new position: (rows, d_model) is (rows, heads, 1, head_dim) without moving any data.
+        one_position = g.const([-1, heads, 1, head_dim])
+        key = g.op("Concat", past[2 * i], g.op("Reshape", key, one_position), axis=2, names=[present[2 * i]])
+        value = g.op("Concat", past[2 * i + 1], g.op("Reshape", value, one_position), axis=2,
+                     names=[present[2 * i + 1]])
+        # One new position attends to every cached one, so no causal mask is needed.
+        out = p.attend(g.op("Reshape", query, one_position), key, value, attn.scaling, None, queries="one")
+        x = g.op("Add", x, p.linear(g.op("Reshape", out, g.const([-1, d_model])), f"{name}.out_proj", attn.out_proj))
+
+        cross_attn = layer.encoder_attn
+        h = p.norm(x, f"{name}.encoder_attn_layer_norm", layer.encoder_attn_layer_norm)
+        query = g.op("Reshape", p.linear(h, f"{name}.cross_q", cross_attn.q_proj), group_queries)
+        query = g.op("Transpose", query, perm=[0, 2, 1, 3])  # (batch, heads, beams, head_dim)
+        out = p.attend(query, cross[2 * i], cross[2 * i + 1], cross_attn.scaling, cross_mask, queries="group")
+        out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([-1, d_model]))
+        x = g.op("Add", x, p.linear(out, f"{name}.cross_out_proj", cross_attn.out_proj))
+        x = p.feed_forward(x, name, layer)
+
+    hidden = p.norm(x, "decoder.layer_norm", decoder.layer_norm)
+    lm_head = model.get_output_embeddings().weight
+    tied = lm_head.data_ptr() == decoder.embed_tokens.weight.data_ptr()
+    lm_head_t = embedding_t if tied else g.weight("lm_head_t", _array(lm_head).T)
+    logits = g.op("Add", g.op("MatMul", hidden, lm_head_t), g.weight("final_logits_bias", _array(model.final_logits_bias)))
+    g.output(logits, "logits", FLOAT, ["rows", config.vocab_size])
+    for name in present:
+        g.output(name, name, FLOAT, ["rows", heads, "total", head_dim])
+    return g
 
 
-class DecoderGraph(nn.Module):
-    """One decoder step with a self-attention cache.
-
-    Inputs: input_ids (rows, 1); encoder_attention_mask (batch, src); per layer the past
-    self-attention key (rows, heads, head_dim, past) and value (rows, heads, past, head_dim); per
-    layer the cross key and value from the encoder graph, at (batch, ...). ``rows`` is ``batch``
-    times the number of beams (or samples) per input, each input's rows consecutive.
-    Outputs: logits (rows, vocab) of the last position, then per layer the present key and value,
-    one position longer. ``past`` may be 0 on the first step.
-    """
-
-    def __init__(self, model) -> None:
-        super().__init__()
-        decoder = model.model.decoder
-        self.embedding = _TiedEmbedding(decoder.embed_tokens.weight, decoder.embed_scale)
-        lm_head = model.get_output_embeddings().weight
-        tied = lm_head.data_ptr() == decoder.embed_tokens.weight.data_ptr()
-        # (d_model, vocab); a checkpoint with an untied lm_head keeps its own matrix.
-        self.lm_head_t = (
-            self.embedding.embedding_t
-            if tied
-            else nn.Parameter(lm_head.detach().t().contiguous(), requires_grad=False)
-        )
-        self.positions = decoder.embed_positions
-        self.layers = decoder.layers
-        self.qkv = nn.ModuleList(_Fused(a.q_proj, a.k_proj, a.v_proj) for a in (la.self_attn for la in decoder.layers))
-        self.layer_norm = decoder.layer_norm
-        self.final_logits_bias = nn.Parameter(model.final_logits_bias.detach().clone(), requires_grad=False)
-
-    def forward(self, input_ids, encoder_attention_mask, *cache):
-        n = len(self.layers)
-        past, cross = cache[: 2 * n], cache[2 * n :]
-        past_len = past[1].shape[2]
-        x = self.embedding.lookup(input_ids)
-        positions = torch.arange(input_ids.shape[1], device=x.device) + past_len
-        x = x + self.positions.weight[positions]  # (rows, 1, d_model)
-        cross_mask = _additive_mask(encoder_attention_mask, x.dtype)
-        presents = []
-        for i, (layer, qkv) in enumerate(zip(self.layers, self.qkv)):
-            attn = layer.self_attn
-            query, key, value = qkv(layer.self_attn_layer_norm(x))
-            key_t = torch.cat([past[2 * i], _split_heads(key, attn.num_heads).transpose(2, 3)], dim=3)
-            value = torch.cat([past[2 * i + 1], _split_heads(value, attn.num_heads)], dim=2)
-            presents += [key_t, value]  # key_t: (rows, heads, head_dim, past + 1)
-            # One new position attends to every cached one, so no causal mask is needed.
-            x = x + _attend(attn, query, key_t, value, None)
-            cross_attn = layer.encoder_attn
-            query = cross_attn.q_proj(layer.encoder_attn_layer_norm(x))
-            x = x + _attend(cross_attn, query, cross[2 * i], cross[2 * i + 1], cross_mask)
-            x = _feed_forward(layer, x)
-        hidden = self.layer_norm(x[:, -1, :])  # (rows, d_model)
-        logits = torch.matmul(hidden, self.lm_head_t) + self.final_logits_bias
-        return (logits, *presents)
+def write_graphs(model, folder: Path, on_graph: Callable[[str], None] | None = None) -> tuple[Path, Path]:
+    """Write ``encoder.onnx``, ``decoder.onnx`` and their shared ``weights.bin`` into ``folder``."""
+    writer = SharedWriter(folder / WEIGHTS_FILE)
+    paths = []
+    try:
+        for name, build in (("encoder", encoder_graph), ("decoder", decoder_graph)):
+            if on_graph:
+                on_graph(name)
+            paths.append(build(model, GraphBuilder(name, writer)).save(folder / f"{name}.onnx"))
+    finally:
+        writer.file.close()
+    return paths[0], paths[1]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -83,19 +82,13 @@ def _finish(folder: Path, target: Path, info: dict, on_progress: ProgressCallbac
     return ExportPaths.in_folder(target)
 
 
-def _write_fp32(checkpoint, model, out: Path, on_progress, *, consume: bool) -> None:
+def _write_fp32(checkpoint, model, out: Path, on_progress) -> None:
     from engine.export.checkpoint import save_tokenizer_and_configs
-    from engine.export.trace import trace_graphs
-    from engine.export.weights import load_graph, save_graphs
+    from engine.export.graphs import write_graphs
 
-    # Traced inside the staging folder, so that whatever stops the export, it goes with it.
-    with tempfile.TemporaryDirectory(dir=out, prefix=".trace-") as raw:
-        raw = Path(raw)
-        graphs = ("encoder", "decoder")
-        step = lambda name: report(on_progress, "export", graphs.index(name), 2, name)  # noqa: E731
-        trace_graphs(model, raw, on_graph=step, consume=consume)
-        save_graphs({name: (lambda name=name: load_graph(raw / f"{name}.onnx")) for name in graphs}, raw, out)
-        report(on_progress, "export", 2, 2, "")
+    graphs = ("encoder", "decoder")
+    write_graphs(model, out, on_graph=lambda name: report(on_progress, "export", graphs.index(name), 2, name))
+    report(on_progress, "export", 2, 2, "")
     save_tokenizer_and_configs(model, checkpoint.folder, checkpoint.folder, out)
 
 
@@ -174,11 +167,9 @@ def export(
         with model_folder_lock(target.parent, timeout=options.lock_timeout, on_wait=on_wait) as waited:
             if waited and (made := _made_meanwhile(target, checkpoint)) is not None:
                 return made
-            # A model we loaded ourselves is released graph by graph; a caller's model is left intact.
-            consume = model is None
             if model is None:
                 model = _load(checkpoint, options, on_progress)
-            return _write(checkpoint, model, target, precision, options, on_progress, consume=consume)
+            return _write(checkpoint, model, target, precision, options, on_progress)
     except OSError as e:
         if is_disk_full(e):
             raise disk_full_error(target.parent, _needed_bytes(checkpoint, precision), e) from e
@@ -189,17 +180,15 @@ def export(
         raise
 
 
-def _write(
-    checkpoint, model, target: Path, precision: str, options: ExportOptions, on_progress, *, consume: bool
-) -> ExportPaths:
+def _write(checkpoint, model, target: Path, precision: str, options: ExportOptions, on_progress) -> ExportPaths:
     """Build the export in a staging folder and publish it; called holding the folder's lock."""
     remove_stale_staging(target.parent)
     with _staging(target) as folder:
         if precision == "fp32":
-            _write_fp32(checkpoint, model, folder, on_progress, consume=consume)
+            _write_fp32(checkpoint, model, folder, on_progress)
             return _finish(folder, target, _info(checkpoint, "fp32", options), on_progress)
         with _staging(target.with_name("fp32-for-int8")) as fp32:
-            _write_fp32(checkpoint, model, fp32, on_progress, consume=consume)
+            _write_fp32(checkpoint, model, fp32, on_progress)
             _quantize_into(fp32, folder, options.weight_bits, on_progress)
         return _finish(folder, target, _info(checkpoint, "int8", options), on_progress)
 

@@ -45,7 +45,7 @@ def _tensor_bytes(tensor: TensorProto, base_dir: Path) -> bytes:
     return tensor_array(tensor, base_dir).tobytes()
 
 
-class _SharedWriter:
+class SharedWriter:
     """Appends unique tensors to one file and remembers where each content already lives."""
 
     def __init__(self, path: Path) -> None:
@@ -72,7 +72,7 @@ def save_graphs(
     Returns the written graph paths, in the order given.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    writer = _SharedWriter(out_dir / WEIGHTS_FILE)
+    writer = SharedWriter(out_dir / WEIGHTS_FILE)
     paths = []
     try:
         for name, graph in graphs.items():
@@ -83,7 +83,7 @@ def save_graphs(
                     _set_inline(tensor, data)
                     continue
                 offset, length = writer.place(tensor.data_type, data)
-                _set_external(tensor, offset, length)
+                set_external(tensor, offset, length)
             path = out_dir / f"{name}.onnx"
             onnx.save_model(model, str(path))
             paths.append(path)
@@ -101,7 +101,7 @@ def _set_inline(tensor: TensorProto, data: bytes) -> None:
     tensor.raw_data = data
 
 
-def _set_external(tensor: TensorProto, offset: int, length: int) -> None:
+def set_external(tensor: TensorProto, offset: int, length: int) -> None:
     for field in ("raw_data", "float_data", "int32_data", "int64_data", "double_data", "uint64_data"):
         tensor.ClearField(field)
     del tensor.external_data[:]
