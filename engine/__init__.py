@@ -4,6 +4,15 @@ Exporting needs torch and transformers (the ``export`` extra), imported only whe
 Loading an export and generating needs onnxruntime, numpy and tokenizers alone.
 """
 
+import os as _os
+
+# No telemetry. onnxruntime's official builds (1.2x on Linux and macOS too) keep a device id and
+# send usage events to Microsoft unless ORT_DISABLE_TELEMETRY is set before onnxruntime is first
+# imported, which happens just below; huggingface_hub's own usage pings have a switch as well.
+# The one setting this package makes process-wide, on purpose; a value the user set is kept.
+_os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+_os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
 from engine.api import export_and_get_onnx_model, generate_onnx_representation, get_onnx_model, quantize
 from engine.errors import EngineError, GenerationCancelled, OfflineError
 from engine.export.pipeline import ExportOptions

@@ -3,11 +3,17 @@
 Pure functions without Qt. Every failure is a ``DocumentError`` whose message says, in plain
 words, what is wrong with the file. Plain-text encodings are detected (a BOM, then UTF-8, then
 charset-normalizer); bytes that do not decode to text are refused as binary.
+
+Work is bounded: a file is read once, whole, only when it is small enough to hold at most
+``MAX_TEXT_CHARS`` of text (more would take seconds and hundreds of MB just to tokenize), and PDF
+pages are extracted only until that much text has come out.
 """
 
 from __future__ import annotations
 
 import codecs
+import io
+import os
 import re
 import unicodedata
 from html.parser import HTMLParser
@@ -17,7 +23,12 @@ TEXT_SUFFIXES = (".txt", ".text")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
 HTML_SUFFIXES = (".html", ".htm")
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES + MARKDOWN_SUFFIXES + HTML_SUFFIXES + (".pdf", ".docx")
-MAX_BYTES = 200 * 1024 * 1024  # far beyond what a summarizer reads; refuses accidental huge files
+MAX_BYTES = 200 * 1024 * 1024  # a PDF or Word file this large is refused without reading it
+# About 400 pages, 170,000 words. Tokenizing 1 M characters takes about a second and 100 MB of
+# memory, summarizing it whole a few minutes; 50 MB would take a minute and gigabytes.
+MAX_TEXT_CHARS = 1_000_000
+_MAX_TEXT_FILE_BYTES = 4 * MAX_TEXT_CHARS  # 4 bytes per character at most (UTF-32)
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the container of encrypted Office files and .doc
 
 _BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -46,23 +57,13 @@ def read_document(path: str | Path) -> str:
             f"“{path.name}” is not a file type this app reads. Open a .txt, .md, .html, .pdf or "
             f".docx file, or paste the text."
         )
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise DocumentError(f"“{path.name}” cannot be opened: {e.strerror or e}.") from e
-    if size > MAX_BYTES:
-        raise DocumentError(
-            f"“{path.name}” is {size // 2**20} MB, too large to be a document to summarize."
-        )
+    is_text = suffix not in (".pdf", ".docx")
+    data = _read_bytes(path, _MAX_TEXT_FILE_BYTES if is_text else MAX_BYTES)
     if suffix == ".pdf":
-        text = pdf_to_text(path)
+        text = pdf_to_text(path, data)
     elif suffix == ".docx":
-        text = docx_to_text(path)
+        text = docx_to_text(path, data)
     else:
-        try:
-            data = path.read_bytes()
-        except OSError as e:
-            raise DocumentError(f"“{path.name}” cannot be read: {e.strerror or e}.") from e
         text = decode_text(data, path.name, html=suffix in HTML_SUFFIXES)
         if suffix in HTML_SUFFIXES:
             text = html_to_text(text)
@@ -71,7 +72,56 @@ def read_document(path: str | Path) -> str:
     text = tidy(text)
     if not text:
         raise DocumentError(f"“{path.name}” has no text in it.")
+    check_length(text, path.name)
     return text
+
+
+def check_length(text: str, name: str = "The text") -> None:
+    """Refuse text longer than ``MAX_TEXT_CHARS``, saying how long it is and what to do."""
+    if len(text) > MAX_TEXT_CHARS:
+        raise _too_long(name, f"{len(text) / 1e6:,.1f} million characters of text")
+
+
+def _too_long(name: str, what: str) -> DocumentError:
+    return DocumentError(
+        f"“{name}” holds {what}, more than the {MAX_TEXT_CHARS / 1e6:,.0f} million characters "
+        f"(about 400 pages) this app summarizes at a time. Split it into parts, or copy the part "
+        f"you want summarized and paste it."
+    )
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    """The whole file, read once; refused unread when larger than ``limit``.
+
+    A file that disappears or fails while it is read (a removed drive, a network share that
+    drops, a file deleted after it was chosen) gives a ``DocumentError`` like any other.
+    """
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > limit:
+                raise _too_big(path.name, size, limit)
+            data = f.read(limit + 1)
+    except FileNotFoundError as e:
+        raise DocumentError(
+            f"“{path.name}” is no longer there: it was moved or deleted before it could be read."
+        ) from e
+    except IsADirectoryError as e:
+        raise DocumentError(f"“{path.name}” is a folder, not a file.") from e
+    except OSError as e:
+        raise DocumentError(
+            f"“{path.name}” cannot be read: {e.strerror or e}. If it is on a removable drive or a "
+            f"network share, check that it is still connected."
+        ) from e
+    if len(data) > limit:  # it grew while being read
+        raise _too_big(path.name, len(data), limit)
+    return data
+
+
+def _too_big(name: str, size: int, limit: int) -> DocumentError:
+    if limit < MAX_BYTES:  # a text file: it would hold too much text
+        return _too_long(name, f"{size / 1e6:,.1f} MB of text")
+    return DocumentError(f"“{name}” is {size / 1e6:,.0f} MB, too large to be a document to summarize.")
 
 
 def tidy(text: str) -> str:
@@ -292,19 +342,34 @@ def markdown_to_text(markdown: str) -> str:
     return markdown
 
 
-def pdf_to_text(path: Path) -> str:
+def pdf_to_text(path: Path, data: bytes | None = None) -> str:
+    """The text layer of a PDF, page by page, until ``MAX_TEXT_CHARS`` have come out."""
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, PyPdfError
 
+    password = DocumentError(
+        f"“{path.name}” is protected by a password. Open it in a PDF viewer that knows the "
+        f"password and copy the text, or save an unprotected copy."
+    )
     try:
-        reader = PdfReader(path)
+        reader = PdfReader(io.BytesIO(data) if data is not None else path)
         if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentError(
-                f"“{path.name}” is protected by a password. Open it elsewhere and copy the text."
-            )
-        pages = [page.extract_text() or "" for page in reader.pages]
+            raise password
+        pages, length = [], 0
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            length += len(pages[-1])
+            if length > MAX_TEXT_CHARS:
+                raise _too_long(path.name, f"more than {MAX_TEXT_CHARS / 1e6:,.0f} million characters of text")
     except DocumentError:
         raise
+    except FileNotDecryptedError as e:
+        raise password from e
+    except DependencyError as e:  # AES needs the cryptography package
+        raise DocumentError(
+            f"“{path.name}” is encrypted, and reading it needs the 'cryptography' package, which is "
+            f"not installed (pip install cryptography). Or save an unencrypted copy."
+        ) from e
     except (PyPdfError, OSError, ValueError, KeyError, TypeError) as e:
         raise DocumentError(
             f"“{path.name}” cannot be read as a PDF: it is damaged or not a PDF ({e})."
@@ -318,14 +383,27 @@ def pdf_to_text(path: Path) -> str:
     return text
 
 
-def docx_to_text(path: Path) -> str:
+def docx_to_text(path: Path, data: bytes | None = None) -> str:
     import zipfile
 
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
+    if data is None:
+        data = _read_bytes(path, MAX_BYTES)
+    if data.startswith(_OLE_MAGIC):
+        # Word keeps a password-protected .docx inside an OLE container, as it keeps old .doc files.
+        if "EncryptionInfo".encode("utf-16-le") in data:
+            raise DocumentError(
+                f"“{path.name}” is protected by a password. Open it in Word with the password and "
+                f"save an unprotected copy, or copy the text and paste it."
+            )
+        raise DocumentError(
+            f"“{path.name}” is an old Word document (.doc) with a .docx name. Save it as .docx or "
+            f"as text in a word processor, or copy the text and paste it."
+        )
     try:
-        document = docx.Document(str(path))
+        document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
         raise DocumentError(
             f"“{path.name}” cannot be read as a Word document: it is damaged or not a .docx."

@@ -22,6 +22,7 @@ os.environ["HF_HOME"] = str(_HOME / "hf")
 for _var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
     os.environ[_var] = str(_HOME / _var.lower())
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"  # as engine/__init__.py, for tests that import onnxruntime first
 
 
 @pytest.fixture(scope="session")

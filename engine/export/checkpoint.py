@@ -167,10 +167,27 @@ def resolve(
     """
     path = Path(model_id).expanduser()
     if path.is_dir():
+        check_checkpoint(path, allow_pickle=allow_pickle)
         return Checkpoint(model_id, path.resolve(), revision)
     if path.suffix or model_id.startswith((".", "/", "~")):
         raise EngineError(f"{model_id} is not a folder. Give a checkpoint folder or a Hugging Face model id.")
-    return _download(model_id, revision, token, on_progress, allow_pickle)
+    checkpoint = _download(model_id, revision, token, on_progress, allow_pickle)
+    check_checkpoint(checkpoint.folder, allow_pickle=allow_pickle)
+    return checkpoint
+
+
+def check_checkpoint(folder: Path, *, allow_pickle: bool = False) -> None:
+    """Refuse, before any heavy work, a checkpoint that is not Pegasus or is unsafe to load."""
+    check_is_pegasus(folder)
+    check_no_remote_code(folder)
+    weights = weights_format(folder)
+    if weights is None:
+        raise EngineError(
+            f"{folder} has no model weights (model.safetensors or pytorch_model.bin): it is not a "
+            f"complete checkpoint."
+        )
+    if weights == "pickle" and not allow_pickle:
+        raise UnsafeCheckpointError(_pickle_message(str(folder), "pytorch_model.bin"), pickle=True)
 
 
 def check_no_remote_code(folder: Path) -> None:
@@ -220,16 +237,8 @@ def load_model(folder: Path, *, allow_pickle: bool = False):
     import torch
     from transformers import PegasusForConditionalGeneration
 
-    check_is_pegasus(folder)
-    check_no_remote_code(folder)
+    check_checkpoint(folder, allow_pickle=allow_pickle)
     weights = weights_format(folder)
-    if weights is None:
-        raise EngineError(
-            f"{folder} has no model weights (model.safetensors or pytorch_model.bin): it is not a "
-            f"complete checkpoint."
-        )
-    if weights == "pickle" and not allow_pickle:
-        raise UnsafeCheckpointError(_pickle_message(str(folder), "pytorch_model.bin"), pickle=True)
     try:
         model = PegasusForConditionalGeneration.from_pretrained(
             folder, dtype=torch.float32, use_safetensors=weights == "safetensors", trust_remote_code=False

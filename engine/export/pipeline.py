@@ -99,7 +99,8 @@ def _resolve(model_or_model_path, options: ExportOptions, on_progress):
     if not isinstance(model_or_model_path, (str, Path)):
         model = model_or_model_path.eval()
         source = getattr(model.config, "_name_or_path", "") or ""
-        checkpoint = resolve(source, revision=options.revision, token=options.token) if source else None
+        # The caller loaded the weights already; we only read the tokenizer and configs.
+        checkpoint = resolve(source, revision=options.revision, token=options.token, allow_pickle=True) if source else None
         if checkpoint is None:
             raise EngineError("A model object needs config._name_or_path to find its tokenizer.")
         return checkpoint, model

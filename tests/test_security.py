@@ -1,0 +1,291 @@
+"""Security: no code from a model repository ever runs, pickle weights only when allowed, no
+network but model downloads (none at all while summarizing), and files only under the user's
+data dir, with default permissions, whatever the model id."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import EngineError, get_onnx_model
+from engine.errors import UnsafeCheckpointError
+from engine.export.pipeline import ExportOptions, export
+from engine.model_dir import export_dir
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _pickle_only(checkpoint: Path, folder: Path) -> Path:
+    """The checkpoint with its weights in PyTorch's pickle format only (pytorch_model.bin)."""
+    import torch
+    from safetensors.torch import load_file
+
+    shutil.copytree(checkpoint, folder)
+    state = load_file(folder / "model.safetensors")
+    (folder / "model.safetensors").unlink()
+    torch.save(state, folder / "pytorch_model.bin")
+    return folder
+
+
+# -- remote code
+
+
+def test_export_never_passes_trust_remote_code(tiny_checkpoint, tmp_path, monkeypatch):
+    import transformers
+
+    calls = []
+
+    def spy(cls_name, original):
+        def from_pretrained(*args, **kwargs):
+            calls.append((cls_name, kwargs.get("trust_remote_code", "not given")))
+            return original(*args, **kwargs)
+
+        return from_pretrained
+
+    for name in ("PegasusForConditionalGeneration", "AutoTokenizer", "AutoConfig", "AutoModel",
+                 "AutoModelForSeq2SeqLM", "PreTrainedTokenizerFast", "GenerationConfig"):
+        cls = getattr(transformers, name)
+        monkeypatch.setattr(cls, "from_pretrained", spy(name, cls.from_pretrained))
+    export(str(tiny_checkpoint), tmp_path, precision="fp32")
+    seen = dict(calls)
+    assert seen["PegasusForConditionalGeneration"] is False and seen["AutoTokenizer"] is False
+    assert all(value in (False, "not given") for _, value in calls), calls
+    for folder in ("engine", "pegasus_desktop"):
+        for path in (REPO / folder).rglob("*.py"):
+            assert "trust_remote_code=True" not in path.read_text(), path
+
+
+@pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
+def test_checkpoint_asking_for_its_own_code_is_refused_and_the_code_never_runs(tiny_checkpoint, tmp_path, file):
+    hostile = tmp_path / "hostile"
+    shutil.copytree(tiny_checkpoint, hostile)
+    marker = tmp_path / "code-ran"
+    (hostile / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    (hostile / "tokenization_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    data = json.loads((hostile / file).read_text())
+    data["auto_map"] = {"AutoModelForSeq2SeqLM": "modeling_evil.Evil", "AutoTokenizer": ["tokenization_evil.Evil", None]}
+    (hostile / file).write_text(json.dumps(data))
+    with pytest.raises(UnsafeCheckpointError, match="never runs code that comes with a model") as info:
+        export(str(hostile), tmp_path / "models")
+    assert file in str(info.value) and not info.value.pickle
+    with pytest.raises(UnsafeCheckpointError):  # no option lets it through
+        export(str(hostile), tmp_path / "models", options=ExportOptions(allow_pickle=True))
+    assert not marker.exists()
+    assert not (tmp_path / "models").exists()
+
+
+# -- pickle
+
+
+def test_pickle_only_checkpoint_is_refused_unless_allowed(tiny_checkpoint, tmp_path):
+    folder = _pickle_only(tiny_checkpoint, tmp_path / "pickled")
+    with pytest.raises(UnsafeCheckpointError) as info:
+        export(str(folder), tmp_path / "models")
+    message = str(info.value)
+    assert info.value.pickle
+    assert "pickle format (pytorch_model.bin)" in message and "can run any code" in message
+    assert "--allow-pickle" in message and "ExportOptions(allow_pickle=True)" in message
+    assert not (tmp_path / "models").exists()
+    paths = export(str(folder), tmp_path / "models", precision="fp32", options=ExportOptions(allow_pickle=True))
+    safe = export(str(tiny_checkpoint), tmp_path / "safe", precision="fp32")
+    ids = np.array([[5, 6, 7, 8, 1]])
+    a = get_onnx_model(str(folder), tmp_path / "models", quantized=False).generate(ids, max_length=8)
+    b = get_onnx_model(str(tiny_checkpoint), tmp_path / "safe", quantized=False).generate(ids, max_length=8)
+    assert paths.folder.is_dir() and safe.folder.is_dir() and (a == b).all()
+
+
+def test_safetensors_are_used_when_both_formats_are_there(tiny_checkpoint, tmp_path):
+    both = tmp_path / "both"
+    shutil.copytree(tiny_checkpoint, both)
+    (both / "pytorch_model.bin").write_bytes(b"a pickle that would fail (or worse) if it were loaded")
+    export(str(both), tmp_path / "models", precision="fp32")
+
+
+def test_pickle_only_repo_in_the_hub_cache_is_refused_before_its_weights_are_fetched(tiny_checkpoint, tmp_path):
+    from huggingface_hub import constants
+
+    commit = "1" * 40
+    repo = Path(constants.HF_HUB_CACHE) / "models--acme--pickled"
+    _pickle_only(tiny_checkpoint, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    try:
+        with pytest.raises(UnsafeCheckpointError, match="acme/pickled has its weights only in PyTorch's pickle"):
+            export("acme/pickled", tmp_path / "models")
+        paths = export("acme/pickled", tmp_path / "models", precision="fp32",
+                       options=ExportOptions(allow_pickle=True))
+    finally:
+        shutil.rmtree(repo)
+    assert (paths.folder / "manifest.json").is_file()
+
+
+def test_cli_export_refuses_pickle_and_says_how_to_allow_it(tiny_checkpoint, tmp_path, capsys):
+    from engine.cli import main
+
+    folder = _pickle_only(tiny_checkpoint, tmp_path / "pickled")
+    assert main(["export", str(folder), "--out", str(tmp_path / "m"), "--precision", "fp32"]) == 1
+    assert "--allow-pickle" in capsys.readouterr().err
+    assert main(["export", str(folder), "--out", str(tmp_path / "m"), "--precision", "fp32", "--allow-pickle"]) == 0
+    assert (export_dir(str(folder), "fp32", tmp_path / "m") / "manifest.json").is_file()
+
+
+# -- the network
+
+
+_AUDIT = r"""
+import sys
+events = []
+def hook(event, args):
+    if event.startswith("socket.") or event in ("urllib.Request", "http.client.connect"):
+        events.append((event, repr(args)[:200]))
+sys.addaudithook(hook)
+"""
+
+_SUMMARIZE = _AUDIT + r"""
+from engine import Summarizer, GenerationOptions
+from engine.cli import main
+summarizer = Summarizer.load(sys.argv[1], root=sys.argv[2])
+for beams in (1, 2):
+    summary = summarizer.summarize(open(sys.argv[3]).read(), GenerationOptions(num_beams=beams))
+    assert summary.text
+code = main(["summarize", sys.argv[3], "--model", sys.argv[1], "--models-dir", sys.argv[2]])
+assert code == 0
+print("EVENTS", events, file=sys.stderr)
+sys.exit(3 if events else 0)
+"""
+
+_EXPORT = _AUDIT + r"""
+from engine.errors import EngineError
+from engine.export.pipeline import export
+try:
+    export(sys.argv[1], sys.argv[2])
+except EngineError as e:
+    print("ERROR", type(e).__name__, e, file=sys.stderr)
+print("EVENTS", events, file=sys.stderr)
+sys.exit(3 if events else 0)
+"""
+
+
+def _online_env(**extra) -> dict:
+    """As a user with a network: no HF_HUB_OFFLINE, and a hub endpoint that nothing listens on."""
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    return {**env, "HF_ENDPOINT": "http://127.0.0.1:9", **extra}
+
+
+def test_summarizing_opens_no_socket(tiny_exports, tiny_checkpoint, tmp_path):
+    article = tmp_path / "article.txt"
+    article.write_text(" ".join(f"w{3 + i % 90}" for i in range(40)))
+    result = subprocess.run(
+        [sys.executable, "-c", _SUMMARIZE, str(tiny_checkpoint), str(tiny_exports), str(article)],
+        env=_online_env(), cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "EVENTS []" in result.stderr
+
+
+def test_exporting_a_local_checkpoint_opens_no_socket_even_online(tiny_checkpoint, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", _EXPORT, str(tiny_checkpoint), str(tmp_path / "models")],
+        env=_online_env(), cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0 and "ERROR" not in result.stderr, result.stderr[-3000:]
+    assert "EVENTS []" in result.stderr
+
+
+def test_offline_mode_makes_no_connection_for_a_model_not_in_the_cache(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-c", _EXPORT, "acme/not-cached", str(tmp_path / "models")],
+        env=_online_env(HF_HUB_OFFLINE="1"), cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert "ERROR OfflineError" in result.stderr, result.stderr[-3000:]
+    assert result.returncode == 0 and "EVENTS []" in result.stderr
+
+
+def test_downloads_go_to_hf_endpoint_only(tmp_path):
+    """Online, a hub id is fetched from HF_ENDPOINT (here a closed local port), nowhere else."""
+    result = subprocess.run(
+        [sys.executable, "-c", _EXPORT, "acme/not-cached", str(tmp_path / "models")],
+        env=_online_env(), cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert "ERROR OfflineError" in result.stderr, result.stderr[-3000:]
+    connects = [line for line in result.stderr.splitlines() if line.startswith("EVENTS")][0]
+    addresses = re.findall(r"'socket\.connect', \"\(<socket\.socket [^>]*>, (\('[^']*', \d+\))\)", connects)
+    assert addresses and set(addresses) == {"('127.0.0.1', 9)"}, connects
+
+
+_TELEMETRY = r"""
+import os, sys
+from engine import Summarizer
+summary = Summarizer.load(sys.argv[1], root=sys.argv[2]).summarize("w5 w6 w7 w8")
+print(os.environ["ORT_DISABLE_TELEMETRY"], summary.text)
+"""
+
+
+def test_onnxruntime_telemetry_is_off_and_keeps_no_device_id(tiny_exports, tiny_checkpoint, tmp_path):
+    home = tmp_path / "home"
+    env = {k: v for k, v in _online_env(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache")).items()
+           if k != "ORT_DISABLE_TELEMETRY"}
+    result = subprocess.run([sys.executable, "-c", _TELEMETRY, str(tiny_checkpoint), str(tiny_exports)],
+                            env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.startswith("1 ")
+    # onnxruntime's telemetry keeps ~/.cache/Microsoft/DeveloperTools/.onnxruntime/deviceid
+    assert not home.exists() or list(home.rglob("*")) == [], list(home.rglob("*"))
+
+
+# -- where files go
+
+
+_EXPORT_TO_DEFAULT_ROOT = r"""
+import os, sys
+os.umask(0o022)
+from engine.export.pipeline import export
+print(export(sys.argv[1]).folder)
+"""
+
+
+def test_export_writes_only_under_the_user_data_dir_with_default_permissions(tiny_checkpoint, tmp_path):
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    cwd.mkdir()
+    env = {**os.environ, "HOME": str(home), "HF_HOME": str(home / "hf")}
+    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        env[var] = str(home / var.lower())
+    checkpoint = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint, checkpoint)
+    before = {p for p in tmp_path.rglob("*")}
+    result = subprocess.run(
+        [sys.executable, "-c", _EXPORT_TO_DEFAULT_ROOT, str(checkpoint)],
+        env={**env, "PYTHONPATH": str(REPO)}, cwd=cwd, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    data_dir = home / "xdg_data_home" / "pegasus-desktop" / "models"
+    assert Path(result.stdout.strip()).is_relative_to(data_dir)
+    created = {p for p in tmp_path.rglob("*")} - before
+    outside = [p for p in created if not p.is_relative_to(data_dir) and p not in data_dir.parents]
+    assert outside == [], outside
+    for path in created:
+        mode = path.stat().st_mode & 0o777
+        assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
+
+
+HOSTILE_IDS = ["../../x", "..", "../..", "a/../../b", "/etc/passwd", "~/x", "x\\..\\..\\y", "./x",
+               "..\\..\\windows", "a/b/c/../../..", "con", "a\x00b", "\u202e/evil", " ", "a//b", "..."]
+
+
+@pytest.mark.parametrize("model_id", HOSTILE_IDS)
+def test_hostile_model_ids_cannot_escape_the_models_root(model_id, tmp_path):
+    root = (tmp_path / "models").resolve()
+    for precision in ("int8", "fp32"):
+        folder = export_dir(model_id, precision, root).resolve()
+        assert folder.is_relative_to(root) and folder.parent.parent == root, (model_id, folder)
+    with pytest.raises((EngineError, ValueError)):
+        export(model_id, root)
+    assert not any(p for p in tmp_path.iterdir() if p.name != "models")
