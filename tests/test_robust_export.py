@@ -3,18 +3,24 @@ half-written, and the next export cleans up and succeeds.
 
 The killed and concurrent exports are real processes. They are forked from a multiprocessing
 fork server that has imported torch and transformers once, so each trial costs about a second
-instead of the import time.
+instead of the import time. Their downloads come from a local stand-in for the Hugging Face Hub
+(``HF_ENDPOINT``), slow enough to be killed mid-transfer.
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
+import http.server
 import io
+import json
 import multiprocessing
 import os
 import random
 import shutil
+import re
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -29,10 +35,119 @@ _PRELOAD = ["torch", "transformers", "transformers.models.pegasus.modeling_pegas
             "onnxruntime", "engine.export.pipeline", "engine.export.graphs", "engine.export.quantize"]
 
 
+class FakeHub:
+    """Serves one repository as the Hugging Face Hub's API does for ``snapshot_download``: the
+    revision, the file tree, and files by HEAD and GET (with ``Range``). The weights are sent at
+    ``rate`` bytes per second."""
+
+    def __init__(self, repo_id: str, folder: Path, rate: float, commit: str = "2" * 40) -> None:
+        self.repo_id, self.commit, self.rate = repo_id, commit, rate
+        self.files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+        hub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_HEAD(self):
+                hub.answer(self, body=False)
+
+            def do_GET(self):
+                hub.answer(self, body=True)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.handle_error = lambda request, address: None  # clients are killed mid-answer
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def _is_weights(name: str) -> bool:
+        return name.endswith((".safetensors", ".bin"))
+
+    def _json(self, handler, data, body: bool) -> None:
+        raw = json.dumps(data).encode()
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(raw)))
+        handler.end_headers()
+        if body:
+            handler.wfile.write(raw)
+
+    def answer(self, handler, body: bool) -> None:
+        path = handler.path.split("?")[0]
+        if path.startswith(f"/api/models/{self.repo_id}/revision/"):
+            siblings = [{"rfilename": name} for name in self.files]
+            return self._json(handler, {"id": self.repo_id, "sha": self.commit, "siblings": siblings}, body)
+        if path.startswith(f"/api/models/{self.repo_id}/tree/"):
+            tree = []
+            for name, data in self.files.items():
+                entry = {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                if self._is_weights(name):
+                    entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 130}
+                tree.append(entry)
+            return self._json(handler, tree, body)
+        match = re.fullmatch(rf"/{re.escape(self.repo_id)}/resolve/[^/]+/(.+)", path)
+        if not match or match.group(1) not in self.files:
+            handler.send_response(404)
+            handler.send_header("X-Error-Code", "EntryNotFound")
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return None
+        name = match.group(1)
+        data = self.files[name]
+        etag = (hashlib.sha256 if self._is_weights(name) else hashlib.sha1)(data).hexdigest()
+        start = 0
+        if body and (wanted := handler.headers.get("Range")):
+            start = int(wanted.split("=")[1].split("-")[0])
+        handler.send_response(206 if start else 200)
+        handler.send_header("X-Repo-Commit", self.commit)
+        handler.send_header("ETag", f'"{etag}"')
+        handler.send_header("Content-Length", str(len(data) - start))
+        if start:
+            handler.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        handler.end_headers()
+        if not body:
+            return None
+        chunk = 8192
+        for offset in range(start, len(data), chunk):
+            try:
+                handler.wfile.write(data[offset : offset + chunk])
+                handler.wfile.flush()
+            except OSError:  # the client was killed
+                return None
+            if self._is_weights(name):
+                time.sleep(chunk / self.rate)
+        return None
+
+
 @pytest.fixture(scope="module")
-def forkserver():
+def hub(tiny_checkpoint):
+    """The tiny checkpoint as acme/kill-test on a local hub; its weights take about a second."""
+    size = (tiny_checkpoint / "model.safetensors").stat().st_size
+    server = FakeHub("acme/kill-test", tiny_checkpoint, rate=size / 1.0)
+    yield server
+    server.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def forkserver(hub):
+    """Export processes forked from a server that has imported torch once, online to ``hub``."""
+    from multiprocessing import forkserver as server
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(_PRELOAD)
+    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_ENDPOINT")}
+    os.environ.update(HF_HUB_OFFLINE="0", HF_ENDPOINT=hub.url)
+    try:
+        server.ensure_running()  # it and its children keep this environment
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return context
 
 
@@ -88,39 +203,34 @@ def _loads_and_generates(folder: Path) -> None:
     assert model.generate(np.array([[5, 6, 7, 1]]), max_length=4).shape[0] == 1
 
 
-def _lay_out_hub_cache(checkpoint: Path, model_id: str, commit: str = "0" * 40) -> Path:
-    """The checkpoint where huggingface_hub keeps downloads, so a hub id 'downloads' offline."""
-    from huggingface_hub import constants
-
-    repo = Path(constants.HF_HUB_CACHE) / f"models--{model_id.replace('/', '--')}"
-    shutil.copytree(checkpoint, repo / "snapshots" / commit)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    return repo
-
-
-# Where to kill: right after the first event of a stage (and part), then a seeded random delay.
+# Where to kill: after the first event of a stage (and part), then a seeded random delay of up
+# to the given seconds (the weights take about a second to download).
 _KILL_POINTS = [
-    ("download", None), ("load", 0), ("load", 1), ("export", 0), ("export", 1), ("export", 2),
-    ("quantize", 0), ("quantize", 1), ("quantize", 2), ("verify", 0),
+    ("download", None, 1.2), ("load", 0, 0.04), ("export", 0, 0.04), ("download", None, 1.2),
+    ("export", 1, 0.04), ("quantize", 0, 0.04), ("load", 1, 0.04), ("export", 2, 0.04),
+    ("quantize", 1, 0.04), ("quantize", 2, 0.04), ("verify", 0, 0.04), ("download", None, 0.3),
 ]
 
 
 @pytest.mark.slow
-def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkserver, tiny_checkpoint, tmp_path):
-    model_id = "acme/kill-test"
-    repo = _lay_out_hub_cache(tiny_checkpoint, model_id)
+def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkserver, hub, tmp_path):
+    from huggingface_hub import constants
+
+    model_id = hub.repo_id
+    repo = Path(constants.HF_HUB_CACHE) / f"models--{model_id.replace('/', '--')}"
     root = tmp_path / "models"
     target = export_dir(model_id, "int8", root)
     rng = random.Random(6)
-    trials, kills, survived, stages_hit, failures = 24, 0, 0, {}, []
+    trials, kills, survived, stages_hit, failures, partial_downloads = 24, 0, 0, {}, [], 0
     try:
         for trial in range(trials):
-            stage, done = _KILL_POINTS[trial % len(_KILL_POINTS)]
+            stage, done, delay = _KILL_POINTS[trial % len(_KILL_POINTS)]
+            if stage == "download" and list(repo.glob("snapshots/*/model.safetensors")):
+                shutil.rmtree(repo, ignore_errors=True)  # a first download, not the cached one
             had_export = target.exists()
             process, receiver = _start_export(forkserver, model_id, root)
             events = _events(receiver, until=lambda e: e[0] == stage and (done is None or e[1] == done))
-            time.sleep(rng.uniform(0, 0.04))
+            time.sleep(rng.uniform(0, delay))
             last = events[-1][0] if events else "start"
             if process.is_alive():
                 os.kill(process.pid, signal.SIGKILL)
@@ -131,6 +241,7 @@ def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkser
                 continue
             kills += 1
             stages_hit[last] = stages_hit.get(last, 0) + 1
+            partial_downloads += bool(list(repo.glob("blobs/*.incomplete")))
             try:
                 assert "wait" not in [e[0] for e in events], "a killed export's lock outlived it"
                 # Whatever stays in place loads; hidden leftovers are for the next start to clean.
@@ -148,18 +259,23 @@ def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkser
                 failures.append((trial, last, repr(e)))
             else:
                 survived += 1
-        # The next start cleans up and exports.
-        from engine.export.pipeline import export
-
-        paths = export(model_id, root, precision="int8")
+        # The next start (a process like the others) cleans up and exports.
+        process, receiver = _start_export(forkserver, model_id, root)
+        outcome = _events(receiver)
+        process.join(30)
+        leftover_partials = list(repo.glob("blobs/*.incomplete"))
     finally:
         shutil.rmtree(repo, ignore_errors=True)
+    assert outcome[-1] == ("finished", str(target)), outcome[-3:]
     assert sorted(p.name for p in target.parent.iterdir()) == ["int8"]
-    _loads_and_generates(paths.folder)
-    print(f"\nkilled exports: {trials} trials, {kills} kills, {survived} survived; last stage seen: {stages_hit}")
+    _loads_and_generates(target)
+    print(f"\nkilled exports: {trials} trials, {kills} kills, {survived} survived; last stage seen: "
+          f"{stages_hit}; kills that left a partial download: {partial_downloads}")
     assert failures == []
     assert kills >= 10 and survived == kills
     assert {"download", "load", "export", "quantize"} <= set(stages_hit)
+    # huggingface_hub 2 restarts a killed file download; the next start deletes the partial file.
+    assert partial_downloads >= 1 and leftover_partials == []
 
 
 def test_second_export_waits_for_the_first_and_uses_its_result(forkserver, tiny_checkpoint, tmp_path):
@@ -427,3 +543,28 @@ def test_damage_behind_a_consistent_manifest_is_an_engine_error_never_a_crash(ti
     for name, kind, message in outcomes:
         assert kind == "EngineError", (name, kind, message)
         assert "re-export" in message.lower(), (name, message)
+
+
+def test_partial_downloads_are_removed_unless_being_written(tmp_path):
+    from filelock import FileLock
+    from huggingface_hub import constants
+
+    from engine.export.checkpoint import _remove_partial_downloads
+
+    blobs = Path(constants.HF_HUB_CACHE) / "models--acme--partial" / "blobs"
+    blobs.mkdir(parents=True)
+    busy, stale = blobs / ("a" * 64 + ".1234abcd.incomplete"), blobs / ("b" * 64 + ".5678abcd.incomplete")
+    busy.write_bytes(b"x" * 1000)
+    stale.write_bytes(b"y" * 1000)
+    locks = Path(constants.HF_HUB_CACHE) / ".locks" / "models--acme--partial"
+    locks.mkdir(parents=True)
+    lock = FileLock(locks / f"{'a' * 64}.lock")  # as huggingface_hub holds it while downloading
+    lock.acquire()
+    try:
+        _remove_partial_downloads("acme/partial")
+        assert busy.exists() and not stale.exists()
+    finally:
+        lock.release()
+        _remove_partial_downloads("acme/partial")
+        assert not busy.exists()
+        shutil.rmtree(blobs.parent)

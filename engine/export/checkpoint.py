@@ -91,6 +91,31 @@ def _has_pickle_weights(model_id: str, revision: str | None, token) -> bool:
     return bool(files)
 
 
+def _remove_partial_downloads(model_id: str) -> None:
+    """Delete the partial files that killed downloads of this repo left in the Hugging Face cache.
+
+    huggingface_hub 2 writes each download to a process-unique ``<etag>.<id>.incomplete`` file
+    and never resumes one, so an interrupted download of a 2 GB checkpoint would otherwise stay
+    there for good. A partial file whose download lock is free has no live writer.
+    """
+    from filelock import FileLock, Timeout
+    from huggingface_hub import constants
+    from huggingface_hub.file_download import repo_folder_name
+
+    cache = Path(constants.HF_HUB_CACHE)
+    repo = repo_folder_name(repo_id=model_id, repo_type="model")
+    for partial in (cache / repo / "blobs").glob("*.incomplete"):
+        lock = FileLock(cache / ".locks" / repo / f"{partial.name.split('.')[0]}.lock", mode=0o664)
+        try:
+            lock.acquire(timeout=0)
+        except (Timeout, OSError):
+            continue  # being downloaded right now
+        try:
+            partial.unlink(missing_ok=True)
+        finally:
+            lock.release()
+
+
 def _download(model_id: str, revision: str | None, token, on_progress, allow_pickle: bool = False) -> Checkpoint:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
@@ -102,6 +127,7 @@ def _download(model_id: str, revision: str | None, token, on_progress, allow_pic
 
     report(on_progress, "download", 0, 0, model_id)
     try:
+        _remove_partial_downloads(model_id)
         folder = Path(
             snapshot_download(
                 model_id,
