@@ -82,6 +82,28 @@ def test_no_weight_is_stored_twice(tiny_exports, tiny_checkpoint, precision):
     assert len(contents) >= len(regions)
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_lm_head_and_lookups_share_bytes_but_not_a_name(tiny_exports, tiny_checkpoint, precision):
+    """onnxruntime frees a pre-packed GEMM weight but keeps a looked-up table mapped: the lm_head
+    and the lookups must be separate initializers over one stored region, the lookups by row."""
+    folder = _folder(tiny_exports, tiny_checkpoint, precision)
+    vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
+    decoder = onnx.load(folder / "decoder.onnx", load_external_data=False).graph
+    regions = {t.name: tuple(e.value for e in t.external_data if e.key in ("offset", "length"))
+               for t in decoder.initializer if t.data_location == onnx.TensorProto.EXTERNAL}
+    table_dims = {t.name: tuple(t.dims) for t in decoder.initializer}
+    is_table = lambda name: len(table_dims.get(name, ())) == 2 and table_dims[name][0] == vocab  # noqa: E731
+    lookups = [n.input[0] for n in decoder.node if n.op_type == "Gather" and is_table(n.input[0])]
+    # fp32: Gemm(x, W, transB=1); int8: MatMulInteger(x, Transpose(W_int8)).
+    multiplied = [n.input[0] if n.op_type == "Transpose" else n.input[1] for n in decoder.node
+                  if n.op_type in ("Gemm", "MatMulInteger", "Transpose")]
+    heads = [name for name in multiplied if is_table(name)]
+    assert len(lookups) == 1 and len(heads) == 1 and lookups[0] != heads[0]
+    assert regions[lookups[0]] == regions[heads[0]]
+    gather = next(n for n in decoder.node if n.op_type == "Gather" and n.input[0] == lookups[0])
+    assert all(a.i == 0 for a in gather.attribute if a.name == "axis")
+
+
 def test_int8_keeps_no_float_copy_of_the_embedding(tiny_exports, tiny_checkpoint):
     folder = _folder(tiny_exports, tiny_checkpoint, "int8")
     vocab = json.loads((folder / "config.json").read_text())["vocab_size"]

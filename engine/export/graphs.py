@@ -9,9 +9,13 @@
 
 Keys and values are both kept as ``(.., heads, time, head_dim)``. A step's scores are computed as
 ``keys @ query.T``: the long side (the source or the cache) is then the GEMM's M, which streams the
-cached keys once; ``query @ keys.T`` with one query row ran about 1.5x slower. The tied
-embedding is stored once as ``(d_model, vocab)``: it is the lm_head and both graphs look tokens up
-in its columns (``Gather`` on axis 1), so the int8 pass quantizes one matrix for all three uses.
+cached keys once; ``query @ keys.T`` with one query row ran about 1.5x slower.
+
+The tied embedding ``(vocab, d_model)`` is stored once on disk but named twice: ``embedding``,
+which both graphs look tokens up in (``Gather``: a lookup reads only its tokens' rows), and
+``lm_head``, which the decoder multiplies by (``Gemm`` with ``transB``). onnxruntime pre-packs a
+GEMM's constant weight and then lets go of it, so only the lookups keep the file's pages mapped,
+and only the rows they read: looking up columns of a transposed copy touched every page of it.
 
 We write the graphs ourselves rather than trace torch modules: a decoder step's time is mostly
 weight traffic plus a cost per operator, and tracing adds hundreds of small shape operators per
@@ -98,16 +102,17 @@ class _Pegasus:
         keep = g.op("Cast", g.op("Unsqueeze", attention_mask, g.const([1, 2])), to=TensorProto.BOOL)
         return g.op("Where", keep, g.const(0.0, np.float32), g.const(MASK_VALUE, np.float32))
 
-    def embedding_t(self, embed_tokens) -> str:
-        """The token embedding as (d_model, vocab); equal matrices are stored once by the writer."""
-        return self.g.weight("embedding_t", _array(embed_tokens.weight).T)
+    def lookup(self, ids: str, stack) -> str:
+        """The token embeddings of ``ids`` in the encoder or decoder ``stack``: (*ids.shape, d_model)."""
+        g = self.g
+        table = g.weight("embedding", _array(stack.embed_tokens.weight))  # (vocab, d_model)
+        x = g.op("Gather", table, ids, axis=0)
+        scale = float(stack.embed_scale)  # sqrt(d_model), or 1 without scale_embedding
+        return x if scale == 1.0 else g.op("Mul", x, g.const(scale, np.float32))
 
     def positions(self, embed_positions) -> str:
-        return self.g.weight("positions", _array(embed_positions.weight))
+        return self.g.weight("positions", _array(embed_positions.weight))  # (max_positions, d_model)
 
-    def scale(self, x: str, embed_scale) -> str:
-        scale = float(embed_scale)
-        return x if scale == 1.0 else self.g.op("Mul", x, self.g.const(scale, np.float32))
 
 
 def encoder_graph(model, g: GraphBuilder) -> GraphBuilder:
@@ -118,8 +123,7 @@ def encoder_graph(model, g: GraphBuilder) -> GraphBuilder:
     input_ids = g.input("input_ids", INT64, ["batch", "src"])
     attention_mask = g.input("attention_mask", INT64, ["batch", "src"])
 
-    tokens = g.op("Gather", p.embedding_t(encoder.embed_tokens), input_ids, axis=1)  # (d_model, batch, src)
-    x = p.scale(g.op("Transpose", tokens, perm=[1, 2, 0]), encoder.embed_scale)  # (batch, src, d_model)
+    x = p.lookup(input_ids, encoder)  # (batch, src, d_model)
     src = g.op("Shape", input_ids, start=1, end=2)
     positions = g.op("Slice", p.positions(encoder.embed_positions), g.const([0]), src, g.const([0]))
     x = g.op("Add", x, positions)
@@ -165,11 +169,11 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
     past = [g.input(name, FLOAT, ["rows", heads, "past", head_dim]) for name in past_names(layers)]
     cross = [g.input(name, FLOAT, ["batch", heads, "src", head_dim]) for name in cross_names(layers)]
 
-    embedding_t = p.embedding_t(decoder.embed_tokens)
-    tokens = g.op("Gather", embedding_t, g.op("Reshape", input_ids, g.const([-1])), axis=1)  # (d_model, rows)
-    x = p.scale(g.op("Transpose", tokens, perm=[1, 0]), decoder.embed_scale)  # (rows, d_model)
+    x = p.lookup(g.op("Reshape", input_ids, g.const([-1])), decoder)  # (rows, d_model)
     past_length = g.op("Shape", past[0], start=2, end=3)
-    x = g.op("Add", x, g.op("Gather", p.positions(decoder.embed_positions), past_length, axis=0))
+    position = g.op("Slice", p.positions(decoder.embed_positions), past_length,
+                    g.op("Add", past_length, g.const([1])), g.const([0]))  # (1, d_model)
+    x = g.op("Add", x, position)
     cross_mask = p.additive_mask(attention_mask)
     # The queries of one input's beams, grouped: (rows, d_model) -> (batch, beams, heads, head_dim).
     group_queries = g.op("Concat", g.op("Shape", attention_mask, start=0, end=1), g.const([-1, heads, head_dim]),
@@ -200,10 +204,10 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
         x = p.feed_forward(x, name, layer)
 
     hidden = p.norm(x, "decoder.layer_norm", decoder.layer_norm)
-    lm_head = model.get_output_embeddings().weight
-    tied = lm_head.data_ptr() == decoder.embed_tokens.weight.data_ptr()
-    lm_head_t = embedding_t if tied else g.weight("lm_head_t", _array(lm_head).T)
-    logits = g.op("Add", g.op("MatMul", hidden, lm_head_t), g.weight("final_logits_bias", _array(model.final_logits_bias)))
+    # (vocab, d_model): the embedding's own bytes when tied, so the writer stores them once.
+    lm_head = g.weight("lm_head", _array(model.get_output_embeddings().weight))
+    logits = g.op("Add", g.op("Gemm", hidden, lm_head, transB=1),
+                  g.weight("final_logits_bias", _array(model.final_logits_bias)))
     g.output(logits, "logits", FLOAT, ["rows", config.vocab_size])
     for name in present:
         g.output(name, name, FLOAT, ["rows", heads, "total", head_dim])

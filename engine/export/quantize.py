@@ -6,12 +6,15 @@ Each ``MatMul`` by a constant weight (K, N) becomes the pattern onnxruntime fuse
     x_q, x_scale, x_zero = DynamicQuantizeLinear(x)
     y = Cast(MatMulInteger(x_q, W_q, x_zero, 0)) * (x_scale * W_scale)     # W_scale: (N,)
 
+A ``Gemm`` by a constant ``(N, K)`` weight with ``transB`` (the lm_head) becomes the same pattern on
+the transposed int8 weight, and a ``Gather`` of rows from a constant 2-D table (a token embedding) gathers int8
+rows and scales them. Both quantize per row of the ``(N, K)`` matrix, so when the lm_head and the
+embedding are the same matrix their int8 bytes are equal too, and the writer stores them once.
+
 We write this pass ourselves rather than call ``quantize_dynamic`` because the tied embedding is
-one matrix with two uses: the decoder's lm_head multiplies by it and both graphs look tokens up
-in its columns. ``quantize_dynamic`` would quantize the lm_head and keep a second, fp32 copy for
-the lookups (or, through the ``Transpose`` that other exporters emit, skip the lm_head entirely).
-Here a weight's columns are quantized once, the lookups ``Gather`` the int8 columns and scale
-them, and the fp32 matrix is dropped, so the int8 export holds one 1-byte copy of it.
+one matrix with two uses: ``quantize_dynamic`` would quantize the lm_head and keep a second, fp32
+copy for the lookups (or, through the ``Transpose`` that other exporters emit, skip the lm_head
+entirely). Here the int8 export holds one 1-byte copy of it and no fp32 one.
 
 Weights are symmetric with a 7-bit range by default: on x86 CPUs without VNNI, onnxruntime's
 u8 x s8 kernel adds pairs of products in 16 bits, which 8-bit weights can saturate.
@@ -46,23 +49,32 @@ class _GraphQuantizer:
         self.base_dir, self.bits, self.keep = base_dir, bits, keep
         self.inits = {t.name: t for t in self.graph.initializer}
         self.quantized: dict[str, tuple[str, str]] = {}  # weight -> (int8 name, scale name)
+        self.layouts: dict[str, bool] = {}  # weight -> quantized by rows (N, K) rather than columns
         self.new_inits: list[TensorProto] = []
         self.zero_points: set[str] = set()
 
-    def _quantized(self, name: str) -> tuple[str, str]:
+    def _quantized(self, name: str, *, by_rows: bool = False) -> tuple[str, str]:
+        """The int8 copy of a weight and its scales: per column of (K, N), or per row of (N, K)."""
+        if self.layouts.setdefault(name, by_rows) != by_rows:
+            raise ValueError(f"{name} is used both as a (K, N) and as an (N, K) weight; quantize one copy of each")
         if name not in self.quantized:
-            q, scale = quantize_columns(tensor_array(self.inits[name], self.base_dir), self.bits)
+            weight = tensor_array(self.inits[name], self.base_dir)
+            if by_rows:
+                q, scale = quantize_columns(weight.T, self.bits)
+                q = np.ascontiguousarray(q.T)
+            else:
+                q, scale = quantize_columns(weight, self.bits)
             q_name, s_name = f"{name}_int8", f"{name}_scale"
             self.new_inits += [numpy_helper.from_array(q, q_name), numpy_helper.from_array(scale, s_name)]
             self.quantized[name] = (q_name, s_name)
         return self.quantized[name]
 
-    def _zero_point(self, name: str) -> str:
+    def _zero_point(self, name: str, *, by_rows: bool = False) -> str:
         """The weight's (N,) int8 zero point: zeros, since the weights are symmetric."""
         zero_name = f"{name}_zero"
         if zero_name not in self.zero_points:
             self.zero_points.add(zero_name)
-            columns = self.inits[name].dims[1]
+            columns = self.inits[name].dims[0 if by_rows else 1]
             self.new_inits.append(numpy_helper.from_array(np.zeros(columns, np.int8), zero_name))
         return zero_name
 
@@ -73,7 +85,23 @@ class _GraphQuantizer:
     def _matmul(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
         x, w = node.input
         q_name, s_name = self._quantized(w)
-        zero_name = self._zero_point(w)
+        return self._integer_matmul(node, x, q_name, s_name, self._zero_point(w))
+
+    def _gemm_trans_b(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
+        """Gemm(x, W, transB=1) with W (N, K): the same pattern on Transpose(W's int8 rows).
+
+        onnxruntime folds the Transpose when it loads the graph, pre-packs the result and then
+        frees it, so the (N, K) int8 matrix stays on disk, free for row lookups of the same bytes.
+        (``QGemm``, which takes ``transB`` itself, kept an extra copy of the weight in memory.)
+        """
+        x, w = node.input
+        q_name, s_name = self._quantized(w, by_rows=True)
+        p = node.name or node.output[0]
+        transpose = helper.make_node("Transpose", [q_name], [f"{p}/weight_int8"], perm=[1, 0])
+        return [transpose, *self._integer_matmul(node, x, f"{p}/weight_int8", s_name,
+                                                 self._zero_point(w, by_rows=True))]
+
+    def _integer_matmul(self, node, x: str, q_name: str, s_name: str, zero_name: str) -> list[onnx.NodeProto]:
         p = node.name or node.output[0]
         return [
             helper.make_node("DynamicQuantizeLinear", [x], [f"{p}/x_q", f"{p}/x_scale", f"{p}/x_zero"]),
@@ -83,25 +111,35 @@ class _GraphQuantizer:
             helper.make_node("Mul", [f"{p}/float", f"{p}/scale"], list(node.output), name=p),
         ]
 
-    def _column_gather(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
-        """Gather(W, ids, axis=1) -> Gather(W_q, ids, axis=1) * Gather(W_scale, ids)."""
+    def _row_gather(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
+        """Gather(W, ids) -> Gather(W_q, ids) * Gather(W_scale, ids)[..., None]."""
         w, ids = node.input
-        q_name, s_name = self._quantized(w)
+        q_name, s_name = self._quantized(w, by_rows=True)
         p = node.name or node.output[0]
         return [
-            helper.make_node("Gather", [q_name, ids], [f"{p}/q"], axis=1),
+            helper.make_node("Gather", [q_name, ids], [f"{p}/q"], axis=0),
             helper.make_node("Cast", [f"{p}/q"], [f"{p}/float"], to=TensorProto.FLOAT),
             helper.make_node("Gather", [s_name, ids], [f"{p}/scale"], axis=0),
-            helper.make_node("Mul", [f"{p}/float", f"{p}/scale"], list(node.output), name=p),
+            helper.make_node("Unsqueeze", [f"{p}/scale", f"{p}/last_axis"], [f"{p}/scale_column"]),
+            helper.make_node("Mul", [f"{p}/float", f"{p}/scale_column"], list(node.output), name=p),
         ]
 
     def _rewrite(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
-        if node.op_type == "MatMul" and self._is_float_matrix(node.input[1]) and not self.keep(node.input[1]):
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "MatMul" and self._quantizable(node.input[1]):
             return self._matmul(node)
-        is_column_gather = node.op_type == "Gather" and any(a.name == "axis" and a.i == 1 for a in node.attribute)
-        if is_column_gather and self._is_float_matrix(node.input[0]) and not self.keep(node.input[0]):
-            return self._column_gather(node)
+        is_plain_gemm = len(node.input) == 2 and attributes.get("transA", 0) == 0 and \
+            attributes.get("alpha", 1.0) == 1.0
+        if node.op_type == "Gemm" and is_plain_gemm and attributes.get("transB") == 1 and self._quantizable(node.input[1]):
+            return self._gemm_trans_b(node)
+        if node.op_type == "Gather" and attributes.get("axis", 0) == 0 and self._quantizable(node.input[0]):
+            p = node.name or node.output[0]
+            self.new_inits.append(numpy_helper.from_array(np.array([-1], np.int64), f"{p}/last_axis"))
+            return self._row_gather(node)
         return [node]
+
+    def _quantizable(self, name: str) -> bool:
+        return self._is_float_matrix(name) and not self.keep(name)
 
     def run(self) -> onnx.ModelProto:
         nodes = [new for node in self.graph.node for new in self._rewrite(node)]
