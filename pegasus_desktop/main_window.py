@@ -1,4 +1,5 @@
-"""The main window: a first-run page (prepare the model) and the summary page, menus, status line.
+"""The main window: a first-run page (prepare the model), the Summary page and the Batch view,
+menus, status line.
 
 It holds one ``EngineClient`` (the summarizer on its worker thread) for the whole session and
 reloads it only when the model, precision, threads or data folder change.
@@ -12,26 +13,40 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QTimer, Slot
-from PySide6.QtGui import QCloseEvent, QGuiApplication
-from PySide6.QtWidgets import QFileDialog, QLabel, QMainWindow, QStackedWidget
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QTabBar,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine import Summary
+from engine import ChunkSummary, DocumentSummary
 from engine.model_dir import MANIFEST, export_dir
 from engine.tokenizer import TextTokenizer
 from pegasus_desktop import errors
-from pegasus_desktop.documents import DocumentError, file_dialog_filter, read_document
+from pegasus_desktop.article_files import ArticleFiles
+from pegasus_desktop.batch_view import BatchView
 from pegasus_desktop.first_run import FirstRunView
 from pegasus_desktop.menus import fill_menus, make_action, open_folder, show_about
 from pegasus_desktop.resources import APP_TITLE, log_dir
 from pegasus_desktop.settings import Settings, save_settings
-from pegasus_desktop.summary_page import SummaryPage, model_name, save_text, status_text
-from pegasus_desktop.tasks import run_in_background
+from pegasus_desktop.summary_page import (
+    SummaryPage,
+    count_text,
+    model_name,
+    progress_note,
+    status_text,
+    summary_note,
+)
 from pegasus_desktop.worker import EngineClient, ModelInfo
 
 log = logging.getLogger(__name__)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(ArticleFiles, QMainWindow):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         self.setWindowTitle(APP_TITLE)
@@ -60,6 +75,12 @@ class MainWindow(QMainWindow):
             self, "&Summarize", self.summarize, ["Ctrl+Return", "Ctrl+Enter"]
         )
         self.cancel_action = act(self, "&Cancel", self.cancel, ["Esc"], "Stop the summary")
+        self.summary_view_action = act(
+            self, "S&ummary", lambda: self.tabs.setCurrentIndex(0), ["Ctrl+1"]
+        )
+        self.batch_view_action = act(
+            self, "&Batch", lambda: self.tabs.setCurrentIndex(1), ["Ctrl+2"]
+        )
         self.log_action = act(self, "Show &log folder", lambda: open_folder(log_dir()))
         self.about_action = act(
             self,
@@ -73,6 +94,7 @@ class MainWindow(QMainWindow):
             (
                 ("&File", (self.open_action, self.save_action, None, self.quit_action)),
                 ("&Edit", (self.copy_action, None, self.settings_action)),
+                ("&View", (self.summary_view_action, self.batch_view_action)),
                 ("&Summary", (self.summarize_action, self.cancel_action)),
                 ("&Help", (self.log_action, self.about_action)),
             ),
@@ -80,11 +102,22 @@ class MainWindow(QMainWindow):
 
     def _build_widgets(self) -> None:
         self.page = SummaryPage()
+        options = self.page.options
+        self.batch = BatchView(self.engine, lambda: (options.options(), options.document_mode()))
         self.first_run = FirstRunView()
         self.stack = QStackedWidget()
-        self.stack.addWidget(self.page)
-        self.stack.addWidget(self.first_run)
-        self.setCentralWidget(self.stack)
+        for widget in (self.page, self.batch, self.first_run):
+            self.stack.addWidget(widget)
+        self.tabs = QTabBar()
+        self.tabs.addTab("Summary")
+        self.tabs.addTab("Batch")
+        self.tabs.setDocumentMode(True)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.tabs)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
         self.status = QLabel("")
         self.status.setObjectName("status")
         self.statusBar().addWidget(self.status, 1)
@@ -102,12 +135,17 @@ class MainWindow(QMainWindow):
         page.input.textChanged.connect(self.count_timer.start)
         page.input.textChanged.connect(self.save_timer.start)
         page.options.changed.connect(self.save_timer.start)
+        page.options.mode.currentIndexChanged.connect(self.count_timer.start)
+        self.tabs.currentChanged.connect(self.show_view)
+        self.batch.running_changed.connect(lambda _: self._set_ready(self.model is not None))
+        self.batch.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.count_timer.timeout.connect(self.update_count)
         self.save_timer.timeout.connect(self.save)
         engine = self.engine
         engine.loaded.connect(self._loaded)
         engine.load_failed.connect(self._load_failed)
         engine.partial.connect(self._partial)
+        engine.chunk.connect(self._chunk)
         engine.finished.connect(self._finished)
         engine.failed.connect(self._failed)
         engine.cancelled.connect(self._cancelled)
@@ -122,6 +160,7 @@ class MainWindow(QMainWindow):
         if s.window_state:
             self.page.splitter.restoreState(QByteArray.fromBase64(s.window_state.encode()))
         self.page.input.setPlainText(s.last_input)
+        self.page.options.set_document_mode(s.document_mode)
         self.cancel_action.setEnabled(False)
         self._set_ready(False)
 
@@ -143,6 +182,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         self.first_run.prepare(s.model_id, s.precision, s.models_root_path(), problem, reexport)
         self.stack.setCurrentWidget(self.first_run)
+        self.tabs.setVisible(False)
         self._set_ready(False)
         self.status.setText(f"{model_name(s.model_id)} · {s.precision} · not set up yet")
 
@@ -151,7 +191,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         self.model = None
         self._set_ready(False)
-        self.stack.setCurrentWidget(self.page)
+        self.show_view()
         self.status.setText(f"Loading {model_name(s.model_id)} ({s.precision})…")
         self.engine.load(s.model_id, s.precision, s.models_root_path(), s.threads())
 
@@ -160,7 +200,7 @@ class MainWindow(QMainWindow):
         if (info.model_id, info.precision) != (self.settings.model_id, self.settings.precision):
             return  # an older request; the load for the current settings is queued behind it
         self.model = info
-        self.stack.setCurrentWidget(self.page)
+        self.show_view()
         self.tokenizer = TextTokenizer(
             info.folder, int(info.generation_defaults.get("eos_token_id", 1))
         )
@@ -180,9 +220,17 @@ class MainWindow(QMainWindow):
         if (self.export_folder() / MANIFEST).is_file():  # a cancelled re-export: the old one stays
             self.load_model()
 
+    @Slot()
+    def show_view(self) -> None:
+        """The Summary page or the Batch view, as the tab bar says."""
+        self.tabs.setVisible(True)
+        self.stack.setCurrentWidget(self.batch if self.tabs.currentIndex() == 1 else self.page)
+
     def _set_ready(self, ready: bool) -> None:
-        self.summarize_action.setEnabled(ready and not self.request)
-        self.page.summarize_button.setEnabled(ready and not self.request)
+        free = ready and not self.request and not self.batch.queue.running
+        self.summarize_action.setEnabled(free)
+        self.page.summarize_button.setEnabled(free)
+        self.batch.set_ready(ready and not self.request)
 
     def delete_export(self, folder: Path) -> None:
         """Delete an export folder (unloading it first when it is the one in use)."""
@@ -201,7 +249,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def summarize(self) -> None:
-        if self.model is None or self.request:
+        if self.model is None or self.request or self.batch.queue.running:
             return
         text = self.page.input.toPlainText()
         if not text.strip():
@@ -215,12 +263,15 @@ class MainWindow(QMainWindow):
         self.status.setText(
             f"{status_text(self.model.model_id, self.model.precision)} · summarizing…"
         )
-        self.request = self.engine.summarize(text, self.page.options.options())
+        options = self.page.options
+        self.request = self.engine.summarize(text, options.options(), options.document_mode())
+        self._set_ready(True)
 
     @Slot()
     def cancel(self) -> None:
         if self.request:
             self.engine.cancel()
+        self.batch.queue.cancel()
 
     def _done(self) -> None:
         self.request = 0
@@ -234,15 +285,17 @@ class MainWindow(QMainWindow):
             self.page.output.setPlainText(text)
 
     @Slot(int, object)
-    def _finished(self, request: int, summary: Summary) -> None:
+    def _chunk(self, request: int, chunk: ChunkSummary) -> None:
+        if request == self.request and chunk.summary is None:
+            self.page.summary_note.setText(progress_note(chunk))
+
+    @Slot(int, object)
+    def _finished(self, request: int, summary: DocumentSummary) -> None:
         if request != self.request:
             return
         self._done()
         self.page.output.setPlainText(summary.text)
-        if summary.truncated and self.model is not None:
-            self.page.summary_note.setText(
-                f"Only the first {self.model.max_input_tokens:,} of {summary.input_tokens:,} tokens were read."
-            )
+        self.page.summary_note.setText(summary_note(summary, self.model.max_input_tokens))
         self.status.setText(status_text(self.model.model_id, self.model.precision, summary))
 
     @Slot(int)
@@ -263,88 +316,13 @@ class MainWindow(QMainWindow):
     @Slot()
     def update_count(self) -> None:
         text = self.page.input.toPlainText()
-        words = len(text.split())
         if self.tokenizer is None or self.model is None:
-            self.page.count.setText(f"{words:,} words")
-            return
-        tokens = len(self.tokenizer.encode(text)) if text.strip() else 0
-        limit = self.model.max_input_tokens
-        message = f"{words:,} words · {tokens:,} tokens"
-        if tokens > limit:
-            kept = int(words * limit / tokens)
-            message = (
-                f"⚠ {message}: longer than the {limit:,} tokens this model reads. Only the "
-                f"first {limit:,} tokens (about the first {kept:,} words) will be summarized; "
-                f"the rest is ignored."
-            )
-        self.page.count.setText(message)
-
-    # -- files and clipboard
-
-    @Slot()
-    def open_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open an article", self.settings.last_folder, file_dialog_filter()
-        )
-        if path:
-            self.open_path(Path(path))
-
-    @Slot(Path)
-    def open_path(self, path: Path) -> None:
-        self.statusBar().showMessage(f"Reading {path.name}…")
-        run_in_background(lambda: (path, read_document(path)), self._opened, self._open_failed)
-
-    @Slot(object)
-    def _opened(self, result: tuple[Path, str]) -> None:
-        path, text = result
-        self.page.input.setPlainText(text)
-        self.settings.last_folder = str(path.parent)
-        self.statusBar().showMessage(f"Opened {path.name}.", 5000)
-
-    @Slot(object, str)
-    def _open_failed(self, error: Exception, details: str) -> None:
-        self.statusBar().clearMessage()
-        if isinstance(error, DocumentError):
-            errors.show_error(
-                self, "Cannot open the file", f"{error}\n\nThe text already in the box was kept."
-            )
+            tokens, limit = None, 0
         else:
-            errors.show_error(
-                self, "Cannot open the file", f"Reading the file failed: {error}", details
-            )
-
-    @Slot()
-    def copy_summary(self) -> None:
-        text = self.page.output.toPlainText()
-        if text:
-            QGuiApplication.clipboard().setText(text)
-            self.statusBar().showMessage("Summary copied.", 3000)
-
-    @Slot()
-    def save_summary(self) -> None:
-        text = self.page.output.toPlainText()
-        if not text:
-            return
-        start = str(Path(self.settings.last_folder or Path.home()) / "summary.txt")
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save the summary", start, "Text (*.txt);;Markdown (*.md)"
-        )
-        if path:
-            self.write_summary(Path(path), text)
-
-    def write_summary(self, path: Path, text: str) -> bool:
-        """Write atomically (QSaveFile): a failed save leaves any older file as it was."""
-        if path.suffix.lower() not in (".txt", ".md"):
-            path = path.with_name(path.name + ".txt")
-        problem = save_text(path, text)
-        if problem:
-            errors.show_error(
-                self, "Not saved", f"The summary could not be saved to {path}: {problem}."
-            )
-            return False
-        self.settings.last_folder = str(path.parent)
-        self.statusBar().showMessage(f"Saved {path.name}.", 5000)
-        return True
+            tokens = len(self.tokenizer.encode(text)) if text.strip() else 0
+            limit = self.model.max_input_tokens
+        mode = self.page.options.document_mode()
+        self.page.count.setText(count_text(len(text.split()), tokens, limit, mode))
 
     # -- settings, help, closing
 
@@ -383,6 +361,7 @@ class MainWindow(QMainWindow):
         s.geometry = bytes(self.saveGeometry().toBase64()).decode()
         s.window_state = bytes(self.page.splitter.saveState().toBase64()).decode()
         s.last_input = self.page.input.toPlainText()
+        s.document_mode = self.page.options.document_mode()
         if self.model is not None:
             s.options = self.page.options.state()
         try:

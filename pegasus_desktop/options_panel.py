@@ -1,4 +1,5 @@
-"""Length (Short / Medium / Long) and the Advanced options, with defaults from the model.
+"""Length (Short / Medium / Long), how a long text is read, and the Advanced options, with
+defaults from the model.
 
 The presets are derived from the model's generation config: Medium is its own min/max length,
 Short half of it, Long one and a half times the minimum and twice the maximum (capped at what
@@ -10,6 +11,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QDoubleSpinBox,
     QGridLayout,
     QHBoxLayout,
@@ -22,8 +24,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine import GenerationOptions
+from pegasus_desktop.signals import emit
 
 LENGTHS = ("short", "medium", "long")
+DOCUMENT_MODES = (("Whole document", "whole"), ("Beginning only (faster)", "beginning"))
 
 
 def length_presets(defaults: dict, limit: int) -> dict[str, tuple[int, int]]:
@@ -69,6 +73,15 @@ class OptionsPanel(QWidget):
         self.advanced_button.setToolTip("Beams, lengths, length penalty and repetition")
         self.advanced_button.toggled.connect(self._show_advanced)
         row.addWidget(self.advanced_button)
+        self.mode = QComboBox()  # the page places it, under Summarize
+        self.mode.setObjectName("documentMode")
+        for label, mode in DOCUMENT_MODES:
+            self.mode.addItem(label, mode)
+        self.mode.setToolTip(
+            "A text longer than the model reads at once: summarize all of it in parts and combine "
+            "the parts' summaries, or only its beginning (faster)."
+        )
+        self.mode.currentIndexChanged.connect(lambda _: emit(self.changed))
         row.addStretch(1)
 
         self.beams = self._spin(
@@ -157,6 +170,14 @@ class OptionsPanel(QWidget):
             no_repeat_ngram_size=self.no_repeat.value(),
         )
 
+    def document_mode(self) -> str:
+        """How a text longer than the model reads is summarized: "whole" or "beginning"."""
+        return self.mode.currentData()
+
+    def set_document_mode(self, mode: str) -> None:
+        index = self.mode.findData(mode)
+        self.mode.setCurrentIndex(max(index, 0))
+
     def length(self) -> str:
         button = self.length_group.checkedButton()
         return button.objectName().removeprefix("length_") if button else "custom"
@@ -214,7 +235,7 @@ class OptionsPanel(QWidget):
         self.min_length.setValue(low)
         self._applying = False
         self._select(name)
-        self.changed.emit()
+        emit(self.changed)
 
     @Slot(QPushButton)
     def _preset_clicked(self, button) -> None:
@@ -231,10 +252,10 @@ class OptionsPanel(QWidget):
         if self._applying:
             return
         self._sync_preset()
-        self.changed.emit()
+        emit(self.changed)
 
     @Slot(bool)
     def _show_advanced(self, shown: bool) -> None:
         self.advanced.setVisible(shown)
         self.advanced_button.setText("Advanced ▾" if shown else "Advanced")
-        self.changed.emit()
+        emit(self.changed)

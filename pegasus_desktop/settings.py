@@ -16,6 +16,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.long_document import MODES
 from engine.model_dir import PRECISIONS, default_models_root
 from pegasus_desktop.resources import config_dir
 
@@ -47,6 +48,7 @@ class Settings:
     geometry: str = ""  # base64 of QMainWindow.saveGeometry()
     window_state: str = ""  # base64 of the splitter's state
     last_folder: str = ""  # where Open… and Save… start
+    document_mode: str = "whole"  # a long text: "whole" (in parts, then combined) or "beginning"
 
     def models_root_path(self) -> Path:
         return Path(self.models_root).expanduser() if self.models_root else default_models_root()
@@ -80,6 +82,8 @@ def load_settings(path: Path | None = None) -> Settings:
     settings = Settings(**values)
     if settings.precision not in PRECISIONS:
         settings.precision = defaults.precision
+    if settings.document_mode not in MODES:
+        settings.document_mode = defaults.document_mode
     if not settings.model_id.strip():
         settings.model_id = defaults.model_id
     return settings

@@ -3,6 +3,7 @@ options and Summarize / Cancel underneath. Widgets only; ``MainWindow`` drives t
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSaveFile, Qt, Signal
@@ -17,9 +18,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import Summary
+from engine import ChunkSummary, DocumentSummary
 from pegasus_desktop.documents import SUPPORTED_SUFFIXES
 from pegasus_desktop.options_panel import OptionsPanel
+from pegasus_desktop.signals import emit
 
 
 def dropped_file(mime) -> Path | None:
@@ -35,15 +37,53 @@ def model_name(model_id: str) -> str:
     return path.name if path.is_dir() else model_id
 
 
-def status_text(model_id: str, precision: str, summary: Summary | None = None) -> str:
+def status_text(model_id: str, precision: str, summary: DocumentSummary | None = None) -> str:
     parts = [model_name(model_id), precision]
     if summary is not None:
-        parts += [
-            f"{summary.input_tokens:,} input tokens",
-            f"{summary.seconds:.1f} s",
-            f"{summary.tokens_per_second:.1f} tokens/s",
-        ]
+        parts.append(f"{summary.input_tokens:,} input tokens")
+        if summary.parts > 1:
+            parts.append(f"{summary.parts} parts")
+        parts += [f"{summary.seconds:.1f} s", f"{summary.tokens_per_second:.1f} tokens/s"]
     return " · ".join(parts)
+
+
+def count_text(words: int, tokens: int | None, limit: int, mode: str) -> str:
+    """The line under the article: its length, and what happens to a text the model cannot read
+    at once (``tokens`` is None until a model is loaded)."""
+    if tokens is None:
+        return f"{words:,} words"
+    message = f"{words:,} words · {tokens:,} tokens"
+    if tokens <= limit:
+        return message
+    if mode == "beginning":
+        kept = int(words * limit / tokens)
+        return (
+            f"⚠ {message}: longer than the {limit:,} tokens this model reads. Only the "
+            f"first {limit:,} tokens (about the first {kept:,} words) will be summarized; "
+            f"the rest is ignored."
+        )
+    return (
+        f"{message}: longer than the {limit:,} tokens this model reads at once, so it will be "
+        f"summarized in about {math.ceil(tokens / limit)} parts and their summaries combined."
+    )
+
+
+def progress_note(chunk: ChunkSummary) -> str:
+    """What is being summarized, when a text is read in parts."""
+    if chunk.count == 1 and chunk.round == 1:
+        return ""
+    if chunk.round == 1:
+        return f"Summarizing part {chunk.index + 1} of {chunk.count}…"
+    return f"Combining the parts' summaries ({chunk.index + 1} of {chunk.count})…"
+
+
+def summary_note(summary: DocumentSummary, limit: int) -> str:
+    if summary.truncated:
+        return f"Only the first {limit:,} of {summary.input_tokens:,} tokens were read."
+    if summary.parts > 1:
+        combined = ", then combined" if summary.rounds > 1 else ""
+        return f"Read in {summary.parts} parts, each summarized{combined}."
+    return ""
 
 
 def save_text(path: Path, text: str) -> str:
@@ -78,7 +118,7 @@ class InputEdit(QPlainTextEdit):
             super().dropEvent(event)
             return
         event.acceptProposedAction()
-        self.file_dropped.emit(path)
+        emit(self.file_dropped, path)
 
 
 def _heading(text: str) -> QLabel:
@@ -158,6 +198,7 @@ class SummaryPage(QWidget):
         row.addWidget(self.cancel_button)
         row.addWidget(self.summarize_button)
         buttons.addLayout(row)
+        buttons.addWidget(self.options.mode)
         buttons.addStretch(1)
         bottom.addLayout(buttons)
 
@@ -170,3 +211,4 @@ class SummaryPage(QWidget):
         self.summarize_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
         self.options.setEnabled(not busy)
+        self.options.mode.setEnabled(not busy)

@@ -1,5 +1,8 @@
 """The engine on a worker thread: one long-lived ``Summarizer``, typed signals, a cancel flag.
 
+Every request goes through ``engine.summarize_document`` (a long text whole, in parts, or only its
+beginning); a batch item also reads its file here, off the GUI thread.
+
 ``EngineClient`` lives on the GUI thread. It owns a ``QThread`` and a ``SummarizerWorker`` moved to
 it, and talks to the worker only through queued signals. Cancelling writes a request number that
 the worker's ``should_stop`` reads between decoder steps, so it takes effect within one step even
@@ -12,12 +15,16 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine import EngineError, GenerationCancelled, GenerationOptions, Summarizer
+from engine.long_document import summarize_document
+from pegasus_desktop.documents import DocumentError, read_document
+from pegasus_desktop.signals import emit
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +46,8 @@ class SummarizerWorker(QObject):
     load_failed = Signal(str, str)  # message, details
     unloaded = Signal()
     partial = Signal(int, str)  # request, best summary so far
-    finished = Signal(int, object)  # request, engine.Summary
+    chunk = Signal(int, object)  # request, engine.ChunkSummary (a part started, or is done)
+    finished = Signal(int, object)  # request, engine.DocumentSummary
     failed = Signal(int, str, str)  # request, message, details
     cancelled = Signal(int)  # request
 
@@ -58,11 +66,11 @@ class SummarizerWorker(QObject):
             )
         except EngineError as e:
             log.warning("loading %s (%s) failed: %s", model_id, precision, e)
-            self.load_failed.emit(str(e), "".join(traceback.format_exception(e)))
+            emit(self.load_failed, str(e), "".join(traceback.format_exception(e)))
             return
         except Exception as e:
             log.exception("loading %s failed", model_id)
-            self.load_failed.emit(f"The model could not be loaded: {e}", traceback.format_exc())
+            emit(self.load_failed, f"The model could not be loaded: {e}", traceback.format_exc())
             return
         self.summarizer = summarizer
         info = ModelInfo(
@@ -74,45 +82,61 @@ class SummarizerWorker(QObject):
             time.perf_counter() - start,
         )
         log.info("loaded %s (%s) from %s in %.2f s", model_id, precision, info.folder, info.seconds)
-        self.loaded.emit(info)
+        emit(self.loaded, info)
 
     @Slot()
     def unload(self) -> None:
         self.summarizer = None
-        self.unloaded.emit()
+        emit(self.unloaded)
 
-    @Slot(int, str, object)
-    def summarize(self, request: int, text: str, options: GenerationOptions) -> None:
+    @Slot(int, str, object, str)
+    def summarize(self, request: int, text: str, options: GenerationOptions, mode: str) -> None:
+        self._summarize(request, lambda: text, options, mode)
+
+    @Slot(int, str, object, str)
+    def summarize_file(
+        self, request: int, path: str, options: GenerationOptions, mode: str
+    ) -> None:
+        """Read a document (the app's reader), then summarize it: one item of a batch."""
+        self._summarize(request, lambda: read_document(path), options, mode)
+
+    def _summarize(
+        self, request: int, read: Callable[[], str], options: GenerationOptions, mode: str
+    ) -> None:
         if request <= self.cancel_up_to:
-            self.cancelled.emit(request)
+            emit(self.cancelled, request)
             return
         if self.summarizer is None:
-            self.failed.emit(request, "No model is loaded yet.", "")
+            emit(self.failed, request, "No model is loaded yet.", "")
             return
         try:
-            summary = self.summarizer.summarize(
-                text,
+            summary = summarize_document(
+                self.summarizer,
+                read(),
                 options,
-                on_text=lambda best: self.partial.emit(request, best),
+                mode=mode,
+                on_chunk=lambda chunk: emit(self.chunk, request, chunk),
+                on_text=lambda best: emit(self.partial, request, best),
                 should_stop=lambda: request <= self.cancel_up_to,
             )
         except GenerationCancelled:
-            self.cancelled.emit(request)
+            emit(self.cancelled, request)
             return
-        except ValueError as e:  # empty text, or options the model cannot take
-            self.failed.emit(request, str(e), "")
+        except (ValueError, DocumentError) as e:  # empty text, bad options, an unreadable file
+            emit(self.failed, request, str(e), "")
             return
         except Exception as e:
             log.exception("summarizing failed")
-            self.failed.emit(request, f"Summarizing failed: {e}", traceback.format_exc())
+            emit(self.failed, request, f"Summarizing failed: {e}", traceback.format_exc())
             return
         log.info(
-            "summary: %d input tokens, %d new tokens in %.2f s",
+            "summary: %d input tokens in %d part(s), %d new tokens in %.2f s",
             summary.input_tokens,
+            summary.parts,
             summary.new_tokens,
             summary.seconds,
         )
-        self.finished.emit(request, summary)
+        emit(self.finished, request, summary)
 
 
 class EngineClient(QObject):
@@ -123,6 +147,7 @@ class EngineClient(QObject):
     load_failed = Signal(str, str)
     unloaded = Signal()
     partial = Signal(int, str)
+    chunk = Signal(int, object)
     finished = Signal(int, object)
     failed = Signal(int, str, str)
     cancelled = Signal(int)
@@ -130,7 +155,8 @@ class EngineClient(QObject):
     _load = Signal(str, str, str, int)
     _unload = Signal()
     _unload_blocking = Signal()
-    _summarize = Signal(int, str, object)
+    _summarize = Signal(int, str, object, str)
+    _summarize_file = Signal(int, str, object, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -144,11 +170,13 @@ class EngineClient(QObject):
             self.worker.unload, Qt.ConnectionType.BlockingQueuedConnection
         )
         self._summarize.connect(self.worker.summarize)
+        self._summarize_file.connect(self.worker.summarize_file)
         for name in (
             "loaded",
             "load_failed",
             "unloaded",
             "partial",
+            "chunk",
             "finished",
             "failed",
             "cancelled",
@@ -163,19 +191,26 @@ class EngineClient(QObject):
         return self._request
 
     def load(self, model_id: str, precision: str, root: Path, n_threads: int | None) -> None:
-        self._load.emit(model_id, precision, str(root), n_threads or 0)
+        emit(self._load, model_id, precision, str(root), n_threads or 0)
 
     def unload(self) -> None:
-        self._unload.emit()
+        emit(self._unload)
 
     def unload_now(self) -> None:
         """Cancel, then wait until the worker has dropped the model (its files can then be deleted)."""
         self.cancel()
-        self._unload_blocking.emit()
+        emit(self._unload_blocking)
 
-    def summarize(self, text: str, options: GenerationOptions) -> int:
+    def summarize(self, text: str, options: GenerationOptions, mode: str = "whole") -> int:
+        """Summarize ``text`` (``mode``: "whole" or "beginning"); returns the request number."""
         self._request += 1
-        self._summarize.emit(self._request, text, options)
+        emit(self._summarize, self._request, text, options, mode)
+        return self._request
+
+    def summarize_file(self, path: Path, options: GenerationOptions, mode: str = "whole") -> int:
+        """Read a document on the worker thread, then summarize it; returns the request number."""
+        self._request += 1
+        emit(self._summarize_file, self._request, str(path), options, mode)
         return self._request
 
     def cancel(self) -> None:

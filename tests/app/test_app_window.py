@@ -166,6 +166,9 @@ def test_word_and_token_count_warns_over_the_limit(qtbot, loaded_window, article
     qtbot.waitUntil(lambda: window.page.count.text() == expected)
     long_text = " ".join([article] * (window.model.max_input_tokens // max(1, len(tokens)) + 2))
     window.page.input.setPlainText(long_text)
+    qtbot.waitUntil(lambda: "parts" in window.page.count.text())  # whole document, the default
+    assert "summarized in about 2 parts" in window.page.count.text()
+    window.page.options.set_document_mode("beginning")
     qtbot.waitUntil(lambda: "⚠" in window.page.count.text())
     assert f"Only the first {window.model.max_input_tokens:,} tokens" in window.page.count.text()
 
