@@ -121,7 +121,9 @@ def _read_bytes(path: Path, limit: int) -> bytes:
 def _too_big(name: str, size: int, limit: int) -> DocumentError:
     if limit < MAX_BYTES:  # a text file: it would hold too much text
         return _too_long(name, f"{size / 1e6:,.1f} MB of text")
-    return DocumentError(f"“{name}” is {size / 1e6:,.0f} MB, too large to be a document to summarize.")
+    return DocumentError(
+        f"“{name}” is {size / 1e6:,.0f} MB, too large to be a document to summarize."
+    )
 
 
 def tidy(text: str) -> str:
@@ -360,7 +362,9 @@ def pdf_to_text(path: Path, data: bytes | None = None) -> str:
             pages.append(page.extract_text() or "")
             length += len(pages[-1])
             if length > MAX_TEXT_CHARS:
-                raise _too_long(path.name, f"more than {MAX_TEXT_CHARS / 1e6:,.0f} million characters of text")
+                raise _too_long(
+                    path.name, f"more than {MAX_TEXT_CHARS / 1e6:,.0f} million characters of text"
+                )
     except DocumentError:
         raise
     except FileNotDecryptedError as e:

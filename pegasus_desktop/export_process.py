@@ -63,7 +63,9 @@ class ExportJob(QObject):
     def is_running(self) -> bool:
         return self._process is not None
 
-    def start(self, model_id: str, precision: str, root: Path, *, allow_pickle: bool = False) -> None:
+    def start(
+        self, model_id: str, precision: str, root: Path, *, allow_pickle: bool = False
+    ) -> None:
         """Export in a new process; ``allow_pickle`` only after the user confirmed it."""
         if self.is_running():
             raise RuntimeError("an export is already running")

@@ -52,7 +52,11 @@ def _docx(path: Path, text: str) -> Path:
 
 
 def test_empty_and_whitespace_only_files(tmp_path):
-    for name, data in (("empty.txt", b""), ("blank.md", b"  \n\t\n \r\n"), ("blank.html", b"<p> </p>")):
+    for name, data in (
+        ("empty.txt", b""),
+        ("blank.md", b"  \n\t\n \r\n"),
+        ("blank.html", b"<p> </p>"),
+    ):
         (tmp_path / name).write_bytes(data)
         with pytest.raises(DocumentError, match="has no text in it"):
             read_document(tmp_path / name)
@@ -79,7 +83,9 @@ def test_a_50_mb_text_is_refused_at_once_without_reading_it(tmp_path):
 def test_text_over_the_limit_that_fits_the_byte_cap_is_refused_after_decoding(tmp_path):
     path = tmp_path / "long.txt"
     path.write_text("The council met on Monday and agreed. " * (MAX_TEXT_CHARS // 38 + 100))
-    with pytest.raises(DocumentError, match=r"1\.0 million characters of text, more than the 1 million"):
+    with pytest.raises(
+        DocumentError, match=r"1\.0 million characters of text, more than the 1 million"
+    ):
         read_document(path)
     ok = tmp_path / "ok.txt"
     ok.write_text("The council met on Monday and agreed. " * (MAX_TEXT_CHARS // 40))
@@ -195,7 +201,9 @@ def test_file_whose_drive_goes_away_while_being_read(tmp_path, monkeypatch):
         def read(self, *args):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
 
-    monkeypatch.setattr(documents, "open", lambda file, *a, **k: DyingFile(real_open(file, *a, **k)), raising=False)
+    monkeypatch.setattr(
+        documents, "open", lambda file, *a, **k: DyingFile(real_open(file, *a, **k)), raising=False
+    )
     with pytest.raises(DocumentError, match="cannot be read: Input/output error.*still connected"):
         read_document(path)
 
@@ -223,17 +231,17 @@ def test_empty_or_whitespace_text(summarizer, text):
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(num_beams=0), "num_beams"),
-        (dict(num_beams=-3), "num_beams"),
-        (dict(max_length=0), "max_length"),
-        (dict(min_length=40, max_length=10), "min_length"),
-        (dict(length_penalty="long"), "length_penalty"),
-        (dict(no_repeat_ngram_size=-1), "no_repeat_ngram_size"),
-        (dict(repetition_penalty=0.0), "repetition_penalty"),
-        (dict(do_sample=True, temperature=0.0), "temperature"),
-        (dict(do_sample=True, top_p=1.5), "top_p"),
-        (dict(do_sample=True, top_k=-1), "top_k"),
-        (dict(num_beams=2, num_return_sequences=5), "num_return_sequences"),
+        ({"num_beams": 0}, "num_beams"),
+        ({"num_beams": -3}, "num_beams"),
+        ({"max_length": 0}, "max_length"),
+        ({"min_length": 40, "max_length": 10}, "min_length"),
+        ({"length_penalty": "long"}, "length_penalty"),
+        ({"no_repeat_ngram_size": -1}, "no_repeat_ngram_size"),
+        ({"repetition_penalty": 0.0}, "repetition_penalty"),
+        ({"do_sample": True, "temperature": 0.0}, "temperature"),
+        ({"do_sample": True, "top_p": 1.5}, "top_p"),
+        ({"do_sample": True, "top_k": -1}, "top_k"),
+        ({"num_beams": 2, "num_return_sequences": 5}, "num_return_sequences"),
     ],
 )
 def test_generation_options_out_of_range(summarizer, options, message):
@@ -280,12 +288,28 @@ def test_nonexistent_model_id_on_the_hub(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": f"http://127.0.0.1:{port}", "PORT": str(port)}
-    result = subprocess.run([sys.executable, "-c", _HUB_404, str(tmp_path / "models")], env=env, cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "0",
+        "HF_ENDPOINT": f"http://127.0.0.1:{port}",
+        "PORT": str(port),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _HUB_404, str(tmp_path / "models")],
+        env=env,
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "There is no model called 'acme/no-such-pegasus' on the Hugging Face Hub" in result.stdout, result
-    assert "request /api/models/acme/no-such-pegasus" in result.stderr  # it asked HF_ENDPOINT, nothing else
+    assert (
+        "There is no model called 'acme/no-such-pegasus' on the Hugging Face Hub" in result.stdout
+    ), result
+    assert (
+        "request /api/models/acme/no-such-pegasus" in result.stderr
+    )  # it asked HF_ENDPOINT, nothing else
     assert not (tmp_path / "models").exists()
 
 

@@ -17,8 +17,8 @@ import json
 import multiprocessing
 import os
 import random
-import shutil
 import re
+import shutil
 import signal
 import threading
 import time
@@ -27,12 +27,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import DiskFullError, EngineError, ExportBusyError
+from engine.errors import DiskFullError, EngineError
 from engine.model_dir import export_dir, lock_path, model_folder_lock, remove_stale_staging, verify
 from engine.runtime import get_onnx_runtime_sessions
 
-_PRELOAD = ["torch", "transformers", "transformers.models.pegasus.modeling_pegasus", "onnx",
-            "onnxruntime", "engine.export.pipeline", "engine.export.graphs", "engine.export.quantize"]
+_PRELOAD = [
+    "torch",
+    "transformers",
+    "transformers.models.pegasus.modeling_pegasus",
+    "onnx",
+    "onnxruntime",
+    "engine.export.pipeline",
+    "engine.export.graphs",
+    "engine.export.quantize",
+]
 
 
 class FakeHub:
@@ -79,13 +87,24 @@ class FakeHub:
         path = handler.path.split("?")[0]
         if path.startswith(f"/api/models/{self.repo_id}/revision/"):
             siblings = [{"rfilename": name} for name in self.files]
-            return self._json(handler, {"id": self.repo_id, "sha": self.commit, "siblings": siblings}, body)
+            return self._json(
+                handler, {"id": self.repo_id, "sha": self.commit, "siblings": siblings}, body
+            )
         if path.startswith(f"/api/models/{self.repo_id}/tree/"):
             tree = []
             for name, data in self.files.items():
-                entry = {"type": "file", "path": name, "size": len(data), "oid": hashlib.sha1(data).hexdigest()}
+                entry = {
+                    "type": "file",
+                    "path": name,
+                    "size": len(data),
+                    "oid": hashlib.sha1(data).hexdigest(),
+                }
                 if self._is_weights(name):
-                    entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 130}
+                    entry["lfs"] = {
+                        "oid": hashlib.sha256(data).hexdigest(),
+                        "size": len(data),
+                        "pointerSize": 130,
+                    }
                 tree.append(entry)
             return self._json(handler, tree, body)
         match = re.fullmatch(rf"/{re.escape(self.repo_id)}/resolve/[^/]+/(.+)", path)
@@ -156,8 +175,13 @@ def _export_child(model_id: str, root: str, conn, lock_timeout) -> None:
     from engine.export.pipeline import ExportOptions, export
 
     try:
-        paths = export(model_id, root, precision="int8", options=ExportOptions(lock_timeout=lock_timeout),
-                       on_progress=lambda p: conn.send((p.stage, p.done, p.total, p.detail)))
+        paths = export(
+            model_id,
+            root,
+            precision="int8",
+            options=ExportOptions(lock_timeout=lock_timeout),
+            on_progress=lambda p: conn.send((p.stage, p.done, p.total, p.detail)),
+        )
     except EngineError as e:
         conn.send(("error", type(e).__name__, str(e)))
     else:
@@ -174,7 +198,9 @@ def _lock_holder(model_folder: str, conn) -> None:
 
 def _start_export(context, model_id, root, lock_timeout=None):
     receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_export_child, args=(model_id, str(root), sender, lock_timeout))
+    process = context.Process(
+        target=_export_child, args=(model_id, str(root), sender, lock_timeout)
+    )
     process.start()
     sender.close()
     return process, receiver
@@ -206,9 +232,18 @@ def _loads_and_generates(folder: Path) -> None:
 # Where to kill: after the first event of a stage (and part), then a seeded random delay of up
 # to the given seconds (the weights take about a second to download).
 _KILL_POINTS = [
-    ("download", None, 1.2), ("load", 0, 0.04), ("export", 0, 0.04), ("download", None, 1.2),
-    ("export", 1, 0.04), ("quantize", 0, 0.04), ("load", 1, 0.04), ("export", 2, 0.04),
-    ("quantize", 1, 0.04), ("quantize", 2, 0.04), ("verify", 0, 0.04), ("download", None, 0.3),
+    ("download", None, 1.2),
+    ("load", 0, 0.04),
+    ("export", 0, 0.04),
+    ("download", None, 1.2),
+    ("export", 1, 0.04),
+    ("quantize", 0, 0.04),
+    ("load", 1, 0.04),
+    ("export", 2, 0.04),
+    ("quantize", 1, 0.04),
+    ("quantize", 2, 0.04),
+    ("verify", 0, 0.04),
+    ("download", None, 0.3),
 ]
 
 
@@ -229,7 +264,11 @@ def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkser
                 shutil.rmtree(repo, ignore_errors=True)  # a first download, not the cached one
             had_export = target.exists()
             process, receiver = _start_export(forkserver, model_id, root)
-            events = _events(receiver, until=lambda e: e[0] == stage and (done is None or e[1] == done))
+
+            def reached(event, stage=stage, done=done) -> bool:
+                return event[0] == stage and (done is None or event[1] == done)
+
+            events = _events(receiver, until=reached)
             time.sleep(rng.uniform(0, delay))
             last = events[-1][0] if events else "start"
             if process.is_alive():
@@ -269,8 +308,10 @@ def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkser
     assert outcome[-1] == ("finished", str(target)), outcome[-3:]
     assert sorted(p.name for p in target.parent.iterdir()) == ["int8"]
     _loads_and_generates(target)
-    print(f"\nkilled exports: {trials} trials, {kills} kills, {survived} survived; last stage seen: "
-          f"{stages_hit}; kills that left a partial download: {partial_downloads}")
+    print(
+        f"\nkilled exports: {trials} trials, {kills} kills, {survived} survived; last stage seen: "
+        f"{stages_hit}; kills that left a partial download: {partial_downloads}"
+    )
     assert failures == []
     assert kills >= 10 and survived == kills
     assert {"download", "load", "export", "quantize"} <= set(stages_hit)
@@ -278,7 +319,9 @@ def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkser
     assert partial_downloads >= 1 and leftover_partials == []
 
 
-def test_second_export_waits_for_the_first_and_uses_its_result(forkserver, tiny_checkpoint, tmp_path):
+def test_second_export_waits_for_the_first_and_uses_its_result(
+    forkserver, tiny_checkpoint, tmp_path
+):
     root = tmp_path / "models"
     first, first_events = _start_export(forkserver, str(tiny_checkpoint), root)
     started = _events(first_events, until=lambda e: e[0] == "load")  # holds the lock from here on
@@ -290,7 +333,10 @@ def test_second_export_waits_for_the_first_and_uses_its_result(forkserver, tiny_
     rest_second = _events(second_events)
     first.join(30)
     second.join(30)
-    assert rest_first[-1][0] == "finished" and rest_second[-1][0] == "finished", (rest_first, rest_second)
+    assert rest_first[-1][0] == "finished" and rest_second[-1][0] == "finished", (
+        rest_first,
+        rest_second,
+    )
     # The second one wrote nothing: it waited, then took the first one's verified export.
     assert [e[0] for e in rest_second] == ["finished"]
     assert rest_first[-1][1] == rest_second[-1][1]
@@ -299,7 +345,9 @@ def test_second_export_waits_for_the_first_and_uses_its_result(forkserver, tiny_
     assert sorted(p.name for p in folder.parent.iterdir()) == ["int8"]
 
 
-def test_second_export_with_a_timeout_says_another_one_is_running(forkserver, tiny_checkpoint, tmp_path):
+def test_second_export_with_a_timeout_says_another_one_is_running(
+    forkserver, tiny_checkpoint, tmp_path
+):
     root = tmp_path / "models"
     model_folder = export_dir(str(tiny_checkpoint), "int8", root).parent
     receiver, sender = forkserver.Pipe()
@@ -322,7 +370,9 @@ def test_second_export_with_a_timeout_says_another_one_is_running(forkserver, ti
     verify(export(str(tiny_checkpoint), root, precision="int8").folder)
 
 
-def test_the_app_never_cleans_up_a_folder_another_process_is_exporting(forkserver, tiny_checkpoint, tmp_path):
+def test_the_app_never_cleans_up_a_folder_another_process_is_exporting(
+    forkserver, tiny_checkpoint, tmp_path
+):
     pytest.importorskip("PySide6")
     from pegasus_desktop.export_process import remove_leftovers
 
@@ -394,7 +444,11 @@ def disk(monkeypatch, tmp_path):
     def patched_open(file, mode="r", *args, **kwargs):
         handle = real_open(file, mode, *args, **kwargs)
         writing = any(flag in mode for flag in "wax+")
-        if writing and isinstance(file, (str, os.PathLike)) and os.fspath(file).startswith(budget.root):
+        if (
+            writing
+            and isinstance(file, (str, os.PathLike))
+            and os.fspath(file).startswith(budget.root)
+        ):
             return _FullDiskFile(handle, budget)
         return handle
 
@@ -408,7 +462,9 @@ def disk(monkeypatch, tmp_path):
     return limit
 
 
-def test_disk_full_at_any_point_says_so_and_leaves_only_the_previous_export(disk, tiny_checkpoint, tmp_path):
+def test_disk_full_at_any_point_says_so_and_leaves_only_the_previous_export(
+    disk, tiny_checkpoint, tmp_path
+):
     from engine.export.pipeline import export
 
     root = tmp_path / "models"
@@ -527,7 +583,9 @@ for name, damage in cases.items():
 """
 
 
-def test_damage_behind_a_consistent_manifest_is_an_engine_error_never_a_crash(tiny_exports, tiny_checkpoint, tmp_path):
+def test_damage_behind_a_consistent_manifest_is_an_engine_error_never_a_crash(
+    tiny_exports, tiny_checkpoint, tmp_path
+):
     import json
     import subprocess
     import sys
@@ -535,9 +593,15 @@ def test_damage_behind_a_consistent_manifest_is_an_engine_error_never_a_crash(ti
     source = export_dir(str(tiny_checkpoint), "int8", tiny_exports)
     result = subprocess.run(
         [sys.executable, "-c", _DAMAGE_SCRIPT, str(source), str(tmp_path)],
-        capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[1],
     )
-    assert result.returncode == 0, f"the process died ({result.returncode}): {result.stderr[-2000:]}"
+    assert result.returncode == 0, (
+        f"the process died ({result.returncode}): {result.stderr[-2000:]}"
+    )
     outcomes = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(outcomes) == 8, result.stdout
     for name, kind, message in outcomes:
@@ -553,7 +617,10 @@ def test_partial_downloads_are_removed_unless_being_written(tmp_path):
 
     blobs = Path(constants.HF_HUB_CACHE) / "models--acme--partial" / "blobs"
     blobs.mkdir(parents=True)
-    busy, stale = blobs / ("a" * 64 + ".1234abcd.incomplete"), blobs / ("b" * 64 + ".5678abcd.incomplete")
+    busy, stale = (
+        blobs / ("a" * 64 + ".1234abcd.incomplete"),
+        blobs / ("b" * 64 + ".5678abcd.incomplete"),
+    )
     busy.write_bytes(b"x" * 1000)
     stale.write_bytes(b"y" * 1000)
     locks = Path(constants.HF_HUB_CACHE) / ".locks" / "models--acme--partial"

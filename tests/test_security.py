@@ -50,8 +50,15 @@ def test_export_never_passes_trust_remote_code(tiny_checkpoint, tmp_path, monkey
 
         return from_pretrained
 
-    for name in ("PegasusForConditionalGeneration", "AutoTokenizer", "AutoConfig", "AutoModel",
-                 "AutoModelForSeq2SeqLM", "PreTrainedTokenizerFast", "GenerationConfig"):
+    for name in (
+        "PegasusForConditionalGeneration",
+        "AutoTokenizer",
+        "AutoConfig",
+        "AutoModel",
+        "AutoModelForSeq2SeqLM",
+        "PreTrainedTokenizerFast",
+        "GenerationConfig",
+    ):
         cls = getattr(transformers, name)
         monkeypatch.setattr(cls, "from_pretrained", spy(name, cls.from_pretrained))
     export(str(tiny_checkpoint), tmp_path, precision="fp32")
@@ -64,16 +71,23 @@ def test_export_never_passes_trust_remote_code(tiny_checkpoint, tmp_path, monkey
 
 
 @pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
-def test_checkpoint_asking_for_its_own_code_is_refused_and_the_code_never_runs(tiny_checkpoint, tmp_path, file):
+def test_checkpoint_asking_for_its_own_code_is_refused_and_the_code_never_runs(
+    tiny_checkpoint, tmp_path, file
+):
     hostile = tmp_path / "hostile"
     shutil.copytree(tiny_checkpoint, hostile)
     marker = tmp_path / "code-ran"
     (hostile / "modeling_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
     (hostile / "tokenization_evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
     data = json.loads((hostile / file).read_text())
-    data["auto_map"] = {"AutoModelForSeq2SeqLM": "modeling_evil.Evil", "AutoTokenizer": ["tokenization_evil.Evil", None]}
+    data["auto_map"] = {
+        "AutoModelForSeq2SeqLM": "modeling_evil.Evil",
+        "AutoTokenizer": ["tokenization_evil.Evil", None],
+    }
     (hostile / file).write_text(json.dumps(data))
-    with pytest.raises(UnsafeCheckpointError, match="never runs code that comes with a model") as info:
+    with pytest.raises(
+        UnsafeCheckpointError, match="never runs code that comes with a model"
+    ) as info:
         export(str(hostile), tmp_path / "models")
     assert file in str(info.value) and not info.value.pickle
     with pytest.raises(UnsafeCheckpointError):  # no option lets it through
@@ -94,22 +108,32 @@ def test_pickle_only_checkpoint_is_refused_unless_allowed(tiny_checkpoint, tmp_p
     assert "pickle format (pytorch_model.bin)" in message and "can run any code" in message
     assert "--allow-pickle" in message and "ExportOptions(allow_pickle=True)" in message
     assert not (tmp_path / "models").exists()
-    paths = export(str(folder), tmp_path / "models", precision="fp32", options=ExportOptions(allow_pickle=True))
+    paths = export(
+        str(folder), tmp_path / "models", precision="fp32", options=ExportOptions(allow_pickle=True)
+    )
     safe = export(str(tiny_checkpoint), tmp_path / "safe", precision="fp32")
     ids = np.array([[5, 6, 7, 8, 1]])
-    a = get_onnx_model(str(folder), tmp_path / "models", quantized=False).generate(ids, max_length=8)
-    b = get_onnx_model(str(tiny_checkpoint), tmp_path / "safe", quantized=False).generate(ids, max_length=8)
+    a = get_onnx_model(str(folder), tmp_path / "models", quantized=False).generate(
+        ids, max_length=8
+    )
+    b = get_onnx_model(str(tiny_checkpoint), tmp_path / "safe", quantized=False).generate(
+        ids, max_length=8
+    )
     assert paths.folder.is_dir() and safe.folder.is_dir() and (a == b).all()
 
 
 def test_safetensors_are_used_when_both_formats_are_there(tiny_checkpoint, tmp_path):
     both = tmp_path / "both"
     shutil.copytree(tiny_checkpoint, both)
-    (both / "pytorch_model.bin").write_bytes(b"a pickle that would fail (or worse) if it were loaded")
+    (both / "pytorch_model.bin").write_bytes(
+        b"a pickle that would fail (or worse) if it were loaded"
+    )
     export(str(both), tmp_path / "models", precision="fp32")
 
 
-def test_pickle_only_repo_in_the_hub_cache_is_refused_before_its_weights_are_fetched(tiny_checkpoint, tmp_path):
+def test_pickle_only_repo_in_the_hub_cache_is_refused_before_its_weights_are_fetched(
+    tiny_checkpoint, tmp_path
+):
     from huggingface_hub import constants
 
     commit = "1" * 40
@@ -118,10 +142,16 @@ def test_pickle_only_repo_in_the_hub_cache_is_refused_before_its_weights_are_fet
     (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(commit)
     try:
-        with pytest.raises(UnsafeCheckpointError, match="acme/pickled has its weights only in PyTorch's pickle"):
+        with pytest.raises(
+            UnsafeCheckpointError, match="acme/pickled has its weights only in PyTorch's pickle"
+        ):
             export("acme/pickled", tmp_path / "models")
-        paths = export("acme/pickled", tmp_path / "models", precision="fp32",
-                       options=ExportOptions(allow_pickle=True))
+        paths = export(
+            "acme/pickled",
+            tmp_path / "models",
+            precision="fp32",
+            options=ExportOptions(allow_pickle=True),
+        )
     finally:
         shutil.rmtree(repo)
     assert (paths.folder / "manifest.json").is_file()
@@ -133,7 +163,20 @@ def test_cli_export_refuses_pickle_and_says_how_to_allow_it(tiny_checkpoint, tmp
     folder = _pickle_only(tiny_checkpoint, tmp_path / "pickled")
     assert main(["export", str(folder), "--out", str(tmp_path / "m"), "--precision", "fp32"]) == 1
     assert "--allow-pickle" in capsys.readouterr().err
-    assert main(["export", str(folder), "--out", str(tmp_path / "m"), "--precision", "fp32", "--allow-pickle"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                str(folder),
+                "--out",
+                str(tmp_path / "m"),
+                "--precision",
+                "fp32",
+                "--allow-pickle",
+            ]
+        )
+        == 0
+    )
     assert (export_dir(str(folder), "fp32", tmp_path / "m") / "manifest.json").is_file()
 
 
@@ -149,7 +192,9 @@ def hook(event, args):
 sys.addaudithook(hook)
 """
 
-_SUMMARIZE = _AUDIT + r"""
+_SUMMARIZE = (
+    _AUDIT
+    + r"""
 from engine import Summarizer, GenerationOptions
 from engine.cli import main
 summarizer = Summarizer.load(sys.argv[1], root=sys.argv[2])
@@ -161,8 +206,11 @@ assert code == 0
 print("EVENTS", events, file=sys.stderr)
 sys.exit(3 if events else 0)
 """
+)
 
-_EXPORT = _AUDIT + r"""
+_EXPORT = (
+    _AUDIT
+    + r"""
 from engine.errors import EngineError
 from engine.export.pipeline import export
 try:
@@ -172,6 +220,7 @@ except EngineError as e:
 print("EVENTS", events, file=sys.stderr)
 sys.exit(3 if events else 0)
 """
+)
 
 
 def _online_env(**extra) -> dict:
@@ -185,7 +234,12 @@ def test_summarizing_opens_no_socket(tiny_exports, tiny_checkpoint, tmp_path):
     article.write_text(" ".join(f"w{3 + i % 90}" for i in range(40)))
     result = subprocess.run(
         [sys.executable, "-c", _SUMMARIZE, str(tiny_checkpoint), str(tiny_exports), str(article)],
-        env=_online_env(), cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=_online_env(),
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "EVENTS []" in result.stderr
@@ -194,7 +248,12 @@ def test_summarizing_opens_no_socket(tiny_exports, tiny_checkpoint, tmp_path):
 def test_exporting_a_local_checkpoint_opens_no_socket_even_online(tiny_checkpoint, tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", _EXPORT, str(tiny_checkpoint), str(tmp_path / "models")],
-        env=_online_env(), cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=_online_env(),
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0 and "ERROR" not in result.stderr, result.stderr[-3000:]
     assert "EVENTS []" in result.stderr
@@ -203,7 +262,12 @@ def test_exporting_a_local_checkpoint_opens_no_socket_even_online(tiny_checkpoin
 def test_offline_mode_makes_no_connection_for_a_model_not_in_the_cache(tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", _EXPORT, "acme/not-cached", str(tmp_path / "models")],
-        env=_online_env(HF_HUB_OFFLINE="1"), cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=_online_env(HF_HUB_OFFLINE="1"),
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert "ERROR OfflineError" in result.stderr, result.stderr[-3000:]
     assert result.returncode == 0 and "EVENTS []" in result.stderr
@@ -213,11 +277,18 @@ def test_downloads_go_to_hf_endpoint_only(tmp_path):
     """Online, a hub id is fetched from HF_ENDPOINT (here a closed local port), nowhere else."""
     result = subprocess.run(
         [sys.executable, "-c", _EXPORT, "acme/not-cached", str(tmp_path / "models")],
-        env=_online_env(), cwd=REPO, capture_output=True, text=True, timeout=300,
+        env=_online_env(),
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert "ERROR OfflineError" in result.stderr, result.stderr[-3000:]
-    connects = [line for line in result.stderr.splitlines() if line.startswith("EVENTS")][0]
-    addresses = re.findall(r"'socket\.connect', \"\(<socket\.socket [^>]*>, (\('[^']*', \d+\))\)", connects)
+    connects = next(line for line in result.stderr.splitlines() if line.startswith("EVENTS"))
+    addresses = re.findall(
+        r"'socket\.connect', \"\(<socket\.socket [^>]*>, (\('[^']*', \d+\))\)", connects
+    )
     assert addresses and set(addresses) == {"('127.0.0.1', 9)"}, connects
 
 
@@ -229,12 +300,24 @@ print(os.environ["ORT_DISABLE_TELEMETRY"], summary.text)
 """
 
 
-def test_onnxruntime_telemetry_is_off_and_keeps_no_device_id(tiny_exports, tiny_checkpoint, tmp_path):
+def test_onnxruntime_telemetry_is_off_and_keeps_no_device_id(
+    tiny_exports, tiny_checkpoint, tmp_path
+):
     home = tmp_path / "home"
-    env = {k: v for k, v in _online_env(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache")).items()
-           if k != "ORT_DISABLE_TELEMETRY"}
-    result = subprocess.run([sys.executable, "-c", _TELEMETRY, str(tiny_checkpoint), str(tiny_exports)],
-                            env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    env = {
+        k: v
+        for k, v in _online_env(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache")).items()
+        if k != "ORT_DISABLE_TELEMETRY"
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _TELEMETRY, str(tiny_checkpoint), str(tiny_exports)],
+        env=env,
+        cwd=REPO,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("1 ")
     # onnxruntime's telemetry keeps ~/.cache/Microsoft/DeveloperTools/.onnxruntime/deviceid
@@ -252,7 +335,9 @@ print(export(sys.argv[1]).folder)
 """
 
 
-def test_export_writes_only_under_the_user_data_dir_with_default_permissions(tiny_checkpoint, tmp_path):
+def test_export_writes_only_under_the_user_data_dir_with_default_permissions(
+    tiny_checkpoint, tmp_path
+):
     home, cwd = tmp_path / "home", tmp_path / "cwd"
     cwd.mkdir()
     env = {**os.environ, "HOME": str(home), "HF_HOME": str(home / "hf")}
@@ -263,7 +348,12 @@ def test_export_writes_only_under_the_user_data_dir_with_default_permissions(tin
     before = {p for p in tmp_path.rglob("*")}
     result = subprocess.run(
         [sys.executable, "-c", _EXPORT_TO_DEFAULT_ROOT, str(checkpoint)],
-        env={**env, "PYTHONPATH": str(REPO)}, cwd=cwd, capture_output=True, text=True, timeout=300,
+        env={**env, "PYTHONPATH": str(REPO)},
+        cwd=cwd,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     data_dir = home / "xdg_data_home" / "pegasus-desktop" / "models"
@@ -276,8 +366,24 @@ def test_export_writes_only_under_the_user_data_dir_with_default_permissions(tin
         assert mode == (0o755 if path.is_dir() else 0o644), (path, oct(mode))
 
 
-HOSTILE_IDS = ["../../x", "..", "../..", "a/../../b", "/etc/passwd", "~/x", "x\\..\\..\\y", "./x",
-               "..\\..\\windows", "a/b/c/../../..", "con", "a\x00b", "\u202e/evil", " ", "a//b", "..."]
+HOSTILE_IDS = [
+    "../../x",
+    "..",
+    "../..",
+    "a/../../b",
+    "/etc/passwd",
+    "~/x",
+    "x\\..\\..\\y",
+    "./x",
+    "..\\..\\windows",
+    "a/b/c/../../..",
+    "con",
+    "a\x00b",
+    "\u202e/evil",
+    " ",
+    "a//b",
+    "...",
+]
 
 
 @pytest.mark.parametrize("model_id", HOSTILE_IDS)

@@ -36,7 +36,9 @@ def test_pickle_checkpoint_is_exported_only_after_the_user_confirms(
     folder = _pickle_only(app_checkpoint, tmp_path / "pickled")
     root = tmp_path / "models"
     asked = []
-    monkeypatch.setattr(FirstRunView, "confirm_pickle", lambda self, message: asked.append(message) or True)
+    monkeypatch.setattr(
+        FirstRunView, "confirm_pickle", lambda self, message: asked.append(message) or True
+    )
     view = _first_run(qtbot, make_window, str(folder), root)
     with qtbot.waitSignal(view.ready, timeout=120_000):
         view.start()
@@ -57,7 +59,11 @@ def test_pickle_checkpoint_declined_keeps_nothing_and_says_why(
     assert failed.args[0] == "pickle"
     qtbot.waitUntil(lambda: not view.job.is_running())
     text = view.message.text()
-    assert "The model was not exported" in text and "pickle format" in text and "Nothing was kept" in text
+    assert (
+        "The model was not exported" in text
+        and "pickle format" in text
+        and "Nothing was kept" in text
+    )
     assert view.start_button.text() == "Try again" and view.start_button.isEnabled()
     assert not export_dir(str(folder), "int8", root).exists()
     assert shown_errors == []  # the confirmation was the dialog
@@ -97,10 +103,14 @@ def test_second_window_waits_while_another_process_exports_the_same_model(
         assert receiver.poll(60) and receiver.recv() == "locked"
         view = _first_run(qtbot, make_window, str(app_checkpoint), root)
         view.start()
-        qtbot.waitUntil(lambda: "Another Pegasus Desktop window" in view.message.text(), timeout=60_000)
+        qtbot.waitUntil(
+            lambda: "Another Pegasus Desktop window" in view.message.text(), timeout=60_000
+        )
         assert view.job.is_running() and view.cancel_button.isEnabled()
         with qtbot.waitSignal(view.ready, timeout=120_000):
-            receiver.send("done")  # the other process finishes (without an export): this one goes on
+            receiver.send(
+                "done"
+            )  # the other process finishes (without an export): this one goes on
     finally:
         other.join(10)
         if other.is_alive():
