@@ -47,6 +47,11 @@ _FAILURE_TITLES = {
     "crash": "The model could not be prepared",
 }
 
+_WAITING = (
+    "Another Pegasus Desktop window (or pegasus-summarize) is preparing this model right now. "
+    "Waiting for it to finish; its result will be used here too."
+)
+
 
 def display_name(model_id: str) -> str:
     path = Path(model_id).expanduser()
@@ -260,11 +265,10 @@ class FirstRunView(QWidget):
     @Slot(str, float, float, str)
     def _progress(self, stage: str, done: float, total: float, detail: str) -> None:
         if stage == "wait":
-            self._show_message(
-                "Another Pegasus Desktop window (or pegasus-summarize) is preparing this model "
-                "right now. Waiting for it to finish; its result will be used here too."
-            )
+            self._show_message(_WAITING)
             return
+        if self.message.text() == _WAITING:  # the other one is done: this one goes on
+            self._show_message("")
         if stage not in self.rows:
             return
         order = list(STAGE_TITLES)

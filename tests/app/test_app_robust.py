@@ -116,3 +116,4 @@ def test_second_window_waits_while_another_process_exports_the_same_model(
         if other.is_alive():
             other.kill()
     assert (export_dir(str(app_checkpoint), "int8", root) / "manifest.json").is_file()
+    assert "Another Pegasus Desktop window" not in view.message.text()
