@@ -72,10 +72,10 @@ def collect_inputs(paths: Iterable[str | Path], suffixes: Iterable[str]) -> list
             )
         else:
             found.append(path)
-    unique: dict[Path, None] = {}
+    unique: dict[Path, Path] = {}
     for path in found:
-        unique.setdefault(path.absolute(), None)
-    return [Path(p) for p in unique]
+        unique.setdefault(path.absolute(), path)  # named as given
+    return list(unique.values())
 
 
 def write_atomically(path: Path, text: str) -> None:
