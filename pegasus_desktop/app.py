@@ -32,6 +32,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "file", nargs="?", help="an article to open (.txt, .md, .html, .pdf, .docx)"
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="export the bundled test model (or --model) in a temporary folder, summarize a known "
+        "article, check the result and exit (0 when it passed); needs no display",
+    )
     args, _qt_args = parser.parse_known_args(argv)
     return args
 
@@ -64,9 +70,13 @@ def _quit_on_ctrl_c(window) -> None:
 
 def run(argv: list[str]) -> int:
     guard_stdio()
-    parse_args(argv[1:])  # --help and --version exit here, before any window
+    early = parse_args(argv[1:])  # --help and --version exit here, before any window
     log_file = setup_logging()
     log.info("starting %s %s (log: %s)", APP_TITLE, __version__, log_file)
+    if early.self_test:
+        from pegasus_desktop.self_test import run_self_test
+
+        return run_self_test(early.model)
 
     from pegasus_desktop.errors import install_excepthook
     from pegasus_desktop.main_window import MainWindow

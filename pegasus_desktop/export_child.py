@@ -15,8 +15,6 @@ confirm and start again with ``allow_pickle``), ``"missing-extra"``, ``"engine"`
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 import traceback
 from pathlib import Path
@@ -35,9 +33,9 @@ _OFFLINE_ERRORS = {
 
 def _guard_stdio() -> None:
     """A windowed build's child has no stderr: give tqdm and logging somewhere to write."""
-    for name in ("stdout", "stderr"):
-        if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115
+    from pegasus_desktop.logs import guard_stdio
+
+    guard_stdio()
 
 
 def _log_to_file() -> None:

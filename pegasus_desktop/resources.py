@@ -16,11 +16,16 @@ from engine.model_dir import APP_NAME
 APP_TITLE = "Pegasus Desktop"
 
 
+def bundle_root() -> Path:
+    """The top of the repository, or ``sys._MEIPASS`` in a PyInstaller build, which keeps the
+    repository's layout for the files it ships (``resources/``, the self-test's model and article)."""
+    frozen_base = getattr(sys, "_MEIPASS", None)
+    return Path(frozen_base) if frozen_base else Path(__file__).resolve().parent.parent
+
+
 def resource_path(name: str) -> Path:
     """The path of a bundled resource file (it may not exist in a bare pip install)."""
-    frozen_base = getattr(sys, "_MEIPASS", None)
-    base = Path(frozen_base) if frozen_base else Path(__file__).resolve().parent.parent
-    return base / "resources" / name
+    return bundle_root() / "resources" / name
 
 
 def config_dir() -> Path:
