@@ -78,6 +78,8 @@ class _CachedDecoder:
 
     def reorder(self, rows: np.ndarray) -> None:
         # Beam search only permutes rows within one input's beams, which share one cross K/V.
+        if np.array_equal(rows, np.arange(len(rows))):
+            return  # every beam kept its own row: nothing to copy
         for name in self.past_names:
             self.feeds[name] = self.feeds[name][rows]
 
