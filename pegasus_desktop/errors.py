@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from pegasus_desktop.signals import emit
+
 log = logging.getLogger(__name__)
 
 
@@ -132,7 +134,7 @@ def _hook(exc_type, exc, tb) -> None:
     if threading.current_thread() is threading.main_thread():
         _show_crash(summary, details)
     else:
-        _relay.raised.emit(summary, details)
+        emit(_relay.raised, summary, details)
 
 
 def _thread_hook(args) -> None:

@@ -15,6 +15,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from engine.model_dir import export_dir, model_folder_if_free, remove_stale_staging
 from pegasus_desktop import export_child
+from pegasus_desktop.signals import emit
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ class ExportJob(QObject):
             self._process.kill()
             self._process.join(5)
         self._finish()
-        self.cancelled.emit()
+        emit(self.cancelled)
 
     def _finish(self) -> None:
         self._timer.stop()
@@ -125,7 +126,8 @@ class ExportJob(QObject):
                 return
         code = self._process.exitcode if self._process is not None else None
         self._finish()
-        self.failed.emit(
+        emit(
+            self.failed,
             "crash",
             f"The export process stopped unexpectedly (exit code {code}). It may have run out of "
             f"memory. Nothing was kept; try again, or choose a smaller model.",
@@ -136,15 +138,15 @@ class ExportJob(QObject):
         """Emit one message; True once the job is over."""
         kind = message[0]
         if kind == "progress":
-            self.progress.emit(*message[1:])
+            emit(self.progress, *message[1:])
         elif kind == "info":
-            self.info.emit(message[1])
+            emit(self.info, message[1])
         elif kind == "done":
             self._finish()
-            self.succeeded.emit(message[1])
+            emit(self.succeeded, message[1])
             return True
         elif kind == "error":
             self._finish()
-            self.failed.emit(*message[1:])
+            emit(self.failed, *message[1:])
             return True
         return False

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from pegasus_desktop import errors
 from pegasus_desktop.export_process import ExportJob
 from pegasus_desktop.resources import hf_cache_dir, human_size
+from pegasus_desktop.signals import emit
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,7 @@ class FirstRunView(QWidget):
                 row.complete()
         self._show_message("Ready.")
         self._set_running(False)
-        self.ready.emit(folder)
+        emit(self.ready, folder)
 
     @Slot(str, str, str)
     def _failed(self, kind: str, message: str, details: str) -> None:
@@ -311,4 +312,4 @@ class FirstRunView(QWidget):
         for row in self.rows.values():
             row.reset()
         self._show_message("Cancelled. Nothing was kept: start again whenever you are ready.")
-        self.stopped.emit()
+        emit(self.stopped)

@@ -42,6 +42,7 @@ from engine.model_dir import MANIFEST, default_models_root
 from pegasus_desktop import errors
 from pegasus_desktop.resources import folder_size, human_size
 from pegasus_desktop.settings import CURATED_MODELS, Settings
+from pegasus_desktop.signals import emit
 from pegasus_desktop.tasks import run_in_background
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ class SettingsDialog(QDialog):
     @Slot()
     def _reexport(self) -> None:
         if self.accept_if_valid():
-            self.reexport_requested.emit()
+            emit(self.reexport_requested)
 
     # -- the Storage tab
 

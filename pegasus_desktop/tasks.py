@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from pegasus_desktop.signals import emit
+
 log = logging.getLogger(__name__)
 _pending: set[_Signals] = set()
 
@@ -31,9 +33,9 @@ class _Task(QRunnable):
         try:
             result = self.fn()
         except Exception as e:  # noqa: BLE001 - handed to the caller's error slot
-            self.signals.error.emit(e, traceback.format_exc())
+            emit(self.signals.error, e, traceback.format_exc())
         else:
-            self.signals.done.emit(result)
+            emit(self.signals.done, result)
 
 
 def run_in_background(

@@ -7,6 +7,7 @@ import csv
 import json
 import sys
 import threading
+from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -241,3 +242,17 @@ def test_emitting_signals_does_not_wear_out_true(qtbot, loaded_window, tmp_path)
     emitted = sum(i.summary.new_tokens for i in window.batch.queue.items)  # a partial each step
     assert emitted >= 400
     assert sys.getrefcount(True) > before - 50
+
+
+def test_the_app_emits_signals_only_through_the_helper():
+    """Any ``signal.emit(...)`` written in the app would drop a reference to True each call."""
+    import pegasus_desktop
+
+    direct = [
+        f"{path.name}:{number}"
+        for path in sorted(Path(pegasus_desktop.__file__).parent.glob("*.py"))
+        if path.name != "signals.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ".emit(" in line
+    ]
+    assert direct == []

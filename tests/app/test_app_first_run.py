@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -120,6 +121,20 @@ def test_download_progress_is_shown_in_bytes(qtbot, make_window, tmp_path):
     assert row.detail.text() == "Done" and row.bar.value() == 1000
     assert view.rows["load"].detail.text() == "Not needed"
     assert view.rows["export"].detail.text() == "decoder (2 of 2)"
+
+
+def test_export_progress_messages_do_not_wear_out_true(qtbot, make_window, tmp_path):
+    """An export sends thousands of progress messages. PySide6 6.12.0's emit() drops a reference
+    to True each call (CPython aborts once they are gone); the job's emits give it back."""
+    window = make_window(Settings(model_id="google/pegasus-xsum", models_root=str(tmp_path / "m")))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
+    job = window.first_run.job
+    before = sys.getrefcount(True)
+    for i in range(3000):
+        job._handle(("progress", "download", float(i), 3000.0, ""))
+        job._handle(("info", "downloading"))
+    assert window.first_run.rows["download"].bar.value() == 1000 * 2999 // 3000
+    assert sys.getrefcount(True) > before - 50
 
 
 def test_export_process_that_dies_is_reported(
