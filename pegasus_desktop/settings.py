@@ -12,7 +12,8 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
+import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,13 +91,26 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
-    """Write atomically: a crash mid-write leaves the previous file, never half of one."""
+    """Write atomically: a crash mid-write leaves the previous file, never half of one.
+
+    A new file gets the user's default permissions (0o666 less the umask, as any file the user
+    creates); an existing file keeps its own, so a settings file made private stays private.
+    """
     path = path or settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     data = json.dumps(dataclasses.asdict(settings), indent=2, ensure_ascii=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".settings-", suffix=".tmp")
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = None
+    # Not mkstemp: its file is 0600 whatever the umask. os.open applies the umask to 0o666.
+    tmp = path.with_name(f".settings-{secrets.token_hex(8)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
+            if mode is not None and hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), mode)
             f.write(data)
         os.replace(tmp, path)
     except BaseException:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,27 @@ def test_settings_file_round_trip_and_bad_values(user_dirs):
     path.write_text("{ not json")
     assert load_settings() == Settings()
     assert [p.name for p in path.parent.iterdir()] == ["settings.json"]  # no temp files left
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file permissions")
+def test_settings_file_gets_the_users_default_permissions(user_dirs):
+    path = settings_path()
+    old = os.umask(0o022)
+    try:
+        save_settings(Settings())
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        save_settings(Settings(last_input="again"))  # replacing it keeps that
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        path.chmod(0o600)  # the user made it private: it stays private
+        save_settings(Settings(last_input="private"))
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        path.unlink()
+        os.umask(0o077)
+        save_settings(Settings())
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+    assert [p.name for p in path.parent.iterdir()] == ["settings.json"]
 
 
 def test_length_presets_follow_the_generation_config():
