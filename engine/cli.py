@@ -51,8 +51,28 @@ def _progress_printer():
 
 
 def read_text(source: str) -> str:
-    """The text of a file (or stdin for ``-``): UTF-8, or UTF-16 with a BOM; binary files are refused."""
-    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    """The text of a file (or stdin for ``-``): UTF-8, or UTF-16 with a BOM; binary files are refused.
+
+    So is more text than the app summarizes at a time, with the app's limit and message (a file
+    too large to hold at most that much is refused unread). ``documents`` needs no Qt.
+    """
+    from pegasus_desktop.documents import DocumentError, check_length, read_limited
+
+    name = "standard input" if source == "-" else Path(source).name
+    try:
+        if source == "-":
+            data = read_limited(sys.stdin.buffer, name)
+        else:
+            with open(source, "rb") as f:
+                data = read_limited(f, name)
+        text = _decode(data, source)
+        check_length(text, name)
+    except DocumentError as e:
+        raise EngineError(str(e)) from e
+    return text
+
+
+def _decode(data: bytes, source: str) -> str:
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16")
     if b"\x00" in data:

@@ -6,7 +6,9 @@ charset-normalizer); bytes that do not decode to text are refused as binary.
 
 Work is bounded: a file is read once, whole, only when it is small enough to hold at most
 ``MAX_TEXT_CHARS`` of text (more would take seconds and hundreds of MB just to tokenize), and PDF
-pages are extracted only until that much text has come out.
+pages are extracted only until that much text has come out. The same limit holds for the
+article pasted into the app and the plain-text files the CLI reads (``read_limited``,
+``check_length``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import unicodedata
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import BinaryIO
 
 TEXT_SUFFIXES = (".txt", ".text")
 MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -27,7 +30,8 @@ MAX_BYTES = 200 * 1024 * 1024  # a PDF or Word file this large is refused withou
 # About 400 pages, 170,000 words. Tokenizing 1 M characters takes about a second and 100 MB of
 # memory, summarizing it whole a few minutes; 50 MB would take a minute and gigabytes.
 MAX_TEXT_CHARS = 1_000_000
-_MAX_TEXT_FILE_BYTES = 4 * MAX_TEXT_CHARS  # 4 bytes per character at most (UTF-32)
+# A plain-text file larger than this is refused unread: 4 bytes per character at most (UTF-32).
+MAX_TEXT_FILE_BYTES = 4 * MAX_TEXT_CHARS
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # the container of encrypted Office files and .doc
 
 _BOMS = (  # UTF-32 first: its little-endian BOM starts with UTF-16's
@@ -58,7 +62,7 @@ def read_document(path: str | Path) -> str:
             f".docx file, or paste the text."
         )
     is_text = suffix not in (".pdf", ".docx")
-    data = _read_bytes(path, _MAX_TEXT_FILE_BYTES if is_text else MAX_BYTES)
+    data = _read_bytes(path, MAX_TEXT_FILE_BYTES if is_text else MAX_BYTES)
     if suffix == ".pdf":
         text = pdf_to_text(path, data)
     elif suffix == ".docx":
@@ -76,15 +80,24 @@ def read_document(path: str | Path) -> str:
     return text
 
 
-def check_length(text: str, name: str = "The text") -> None:
-    """Refuse text longer than ``MAX_TEXT_CHARS``, saying how long it is and what to do."""
+def check_length(text: str, name: str | None = None) -> None:
+    """Refuse text longer than ``MAX_TEXT_CHARS``, saying how long it is and what to do: the text
+    of the file ``name``, or (None) the article typed or pasted into the app."""
     if len(text) > MAX_TEXT_CHARS:
-        raise _too_long(name, f"{len(text) / 1e6:,.1f} million characters of text")
+        raise too_long(len(text), name)
 
 
-def _too_long(name: str, what: str) -> DocumentError:
+def too_long(length: int, name: str | None = None, *, holds: str = "holds") -> DocumentError:
+    """The error for ``length`` characters, more than ``MAX_TEXT_CHARS``: the file ``name``'s, or
+    (None) the article in the app's box; ``holds="would then hold"`` for text that was kept out."""
+    if name is None:
+        return _too_long("The article", f"{length / 1e6:,.1f} million characters", holds)
+    return _too_long(f"“{name}”", f"{length / 1e6:,.1f} million characters of text", holds)
+
+
+def _too_long(subject: str, what: str, holds: str = "holds") -> DocumentError:
     return DocumentError(
-        f"“{name}” holds {what}, more than the {MAX_TEXT_CHARS / 1e6:,.0f} million characters "
+        f"{subject} {holds} {what}, more than the {MAX_TEXT_CHARS / 1e6:,.0f} million characters "
         f"(about 400 pages) this app summarizes at a time. Split it into parts, or copy the part "
         f"you want summarized and paste it."
     )
@@ -98,10 +111,7 @@ def _read_bytes(path: Path, limit: int) -> bytes:
     """
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size > limit:
-                raise _too_big(path.name, size, limit)
-            data = f.read(limit + 1)
+            return read_limited(f, path.name, limit)
     except FileNotFoundError as e:
         raise DocumentError(
             f"“{path.name}” is no longer there: it was moved or deleted before it could be read."
@@ -113,14 +123,26 @@ def _read_bytes(path: Path, limit: int) -> bytes:
             f"“{path.name}” cannot be read: {e.strerror or e}. If it is on a removable drive or a "
             f"network share, check that it is still connected."
         ) from e
-    if len(data) > limit:  # it grew while being read
-        raise _too_big(path.name, len(data), limit)
+
+
+def read_limited(f: BinaryIO, name: str, limit: int = MAX_TEXT_FILE_BYTES) -> bytes:
+    """All the bytes of an open binary file (or pipe), read once. More than ``limit`` bytes is a
+    ``DocumentError`` naming ``name``, raised before reading when the size is known up front."""
+    try:
+        size = os.fstat(f.fileno()).st_size
+    except (OSError, ValueError, io.UnsupportedOperation):  # not a file on disk (BytesIO)
+        size = 0
+    if size > limit:
+        raise _too_big(name, size, limit)
+    data = f.read(limit + 1)
+    if len(data) > limit:  # it grew while being read, or a pipe brought more
+        raise _too_big(name, len(data), limit)
     return data
 
 
 def _too_big(name: str, size: int, limit: int) -> DocumentError:
     if limit < MAX_BYTES:  # a text file: it would hold too much text
-        return _too_long(name, f"{size / 1e6:,.1f} MB of text")
+        return _too_long(f"“{name}”", f"{size / 1e6:,.1f} MB of text")
     return DocumentError(
         f"“{name}” is {size / 1e6:,.0f} MB, too large to be a document to summarize."
     )
@@ -363,7 +385,8 @@ def pdf_to_text(path: Path, data: bytes | None = None) -> str:
             length += len(pages[-1])
             if length > MAX_TEXT_CHARS:
                 raise _too_long(
-                    path.name, f"more than {MAX_TEXT_CHARS / 1e6:,.0f} million characters of text"
+                    f"“{path.name}”",
+                    f"more than {MAX_TEXT_CHARS / 1e6:,.0f} million characters of text",
                 )
     except DocumentError:
         raise

@@ -48,3 +48,70 @@ def test_bad_option_is_an_error_not_a_crash(tiny_exports, tiny_checkpoint, tmp_p
 def test_unknown_precision_is_rejected_by_the_parser(capsys):
     with pytest.raises(SystemExit):
         main(["export", "x", "--precision", "int4"])
+
+
+def _huge_text_file(path, size: int):
+    with open(path, "wb") as f:
+        f.truncate(size)  # sparse: the size without writing it
+        f.seek(0)
+        f.write(b"The council met on Monday. " * 100)
+    return path
+
+
+def test_a_50_mb_file_is_refused_unread_with_the_apps_message(tmp_path, capsys):
+    import tracemalloc
+
+    huge = _huge_text_file(tmp_path / "huge.txt", 50 * 1000 * 1000)
+    tracemalloc.start()
+    try:
+        code = main(["summarize", str(huge), "--model", "acme/none", "--models-dir", str(tmp_path)])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "“huge.txt” holds 50.0 MB of text, more than the 1 million characters" in err
+    assert "Split it into parts" in err and "pegasus-summarize export" not in err  # before the model
+    assert peak < 1_000_000, peak  # not read
+
+
+def test_text_over_the_character_limit_is_refused_after_decoding(tmp_path, capsys):
+    from pegasus_desktop.documents import MAX_TEXT_CHARS, MAX_TEXT_FILE_BYTES
+
+    long = tmp_path / "long.txt"
+    long.write_text("The council met on Monday and agreed. " * (MAX_TEXT_CHARS // 38 + 100))
+    assert long.stat().st_size < MAX_TEXT_FILE_BYTES
+    assert main(["summarize", str(long), "--model", "acme/none", "--models-dir", str(tmp_path)]) == 1
+    assert "“long.txt” holds 1.0 million characters of text, more than" in capsys.readouterr().err
+
+
+def test_too_much_text_on_stdin_is_refused(tmp_path, monkeypatch, capsys):
+    import io
+    import types
+
+    monkeypatch.setattr("sys.stdin", types.SimpleNamespace(buffer=io.BytesIO(b"word " * 1_000_000)))
+    assert main(["summarize", "-", "--model", "acme/none", "--models-dir", str(tmp_path)]) == 1
+    assert "“standard input” holds 4.0 MB of text, more than" in capsys.readouterr().err
+
+
+def test_reading_files_for_the_cli_does_not_import_qt(tmp_path):
+    import subprocess
+    import sys
+
+    huge = _huge_text_file(tmp_path / "huge.txt", 50 * 1000 * 1000)
+    (tmp_path / "ok.txt").write_text("The council met on Monday.")
+    code = (
+        "import sys\n"
+        "from engine.cli import EngineError, read_text\n"
+        f"assert read_text({str(tmp_path / 'ok.txt')!r}) == 'The council met on Monday.'\n"
+        "try:\n"
+        f"    read_text({str(huge)!r})\n"
+        "except EngineError as e:\n"
+        "    print(e)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('PySide6')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    refusal, qt_modules = result.stdout.splitlines()[-2:]
+    assert "“huge.txt” holds 50.0 MB of text" in refusal and qt_modules == "[]"
