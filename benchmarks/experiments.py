@@ -98,7 +98,7 @@ def profile(args) -> None:
         start = time.perf_counter()
         cross = model.encode(ids, mask)
         print(f"encoder: {time.perf_counter() - start:.3f} s for {ids.shape[1]} tokens")
-        state = _CachedDecoder(sessions["decoder"], model.layers, cross, mask, rows=args.rows)
+        state = _CachedDecoder(sessions["decoder"], model.decoder_embedding, model.layers, cross, mask, rows=args.rows)
         tokens = np.zeros((args.rows, 1), np.int64)
         start = time.perf_counter()
         for _ in range(args.steps):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 def encoder_input_names() -> list[str]:
-    return ["input_ids", "attention_mask"]
+    return ["inputs_embeds", "attention_mask"]
 
 
 def cross_names(layers: int) -> list[str]:
@@ -24,7 +24,7 @@ def present_names(layers: int) -> list[str]:
 
 
 def decoder_input_names(layers: int) -> list[str]:
-    return ["input_ids", "encoder_attention_mask", *past_names(layers), *cross_names(layers)]
+    return ["inputs_embeds", "encoder_attention_mask", *past_names(layers), *cross_names(layers)]
 
 
 def decoder_output_names(layers: int) -> list[str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.embedding import TokenEmbedding
 from engine.errors import EngineError
 from engine.generation import GenerationConfig, GenerationOptions, generate
 from engine.graph_names import cross_names, past_names, present_names
@@ -61,9 +62,10 @@ def _to_numpy(value, name: str) -> np.ndarray:
 class _CachedDecoder:
     """The decoder graph plus its growing self-attention cache: a ``DecoderState``."""
 
-    def __init__(self, session, layers: int, cross: list[np.ndarray], mask: np.ndarray, rows: int) -> None:
+    def __init__(self, session, embedding: TokenEmbedding, layers: int, cross: list[np.ndarray], mask: np.ndarray,
+                 rows: int) -> None:
         """``cross`` and ``mask`` are per input; ``rows`` = inputs x beams (or samples) per input."""
-        self.session = session
+        self.session, self.embedding = session, embedding
         self.past_names, self.present_names = past_names(layers), present_names(layers)
         _, heads, _, head_dim = cross[1].shape  # (batch, heads, src, head_dim), keys and values alike
         empty = np.zeros((rows, heads, 0, head_dim), np.float32)
@@ -72,7 +74,8 @@ class _CachedDecoder:
         self.outputs = ["logits", *self.present_names]
 
     def step(self, input_ids: np.ndarray) -> np.ndarray:
-        logits, *presents = self.session.run(self.outputs, {**self.feeds, "input_ids": input_ids})
+        embeds = self.embedding(input_ids.reshape(-1))  # (rows, d_model): one new token per row
+        logits, *presents = self.session.run(self.outputs, {**self.feeds, "inputs_embeds": embeds})
         self.feeds |= dict(zip(self.past_names, presents))
         return logits  # (rows, vocab)
 
@@ -104,11 +107,13 @@ class OnnxPegasus:
         self.max_positions = int(self.config["max_position_embeddings"])
         defaults = {k: self.config[k] for k in _CONFIG_GENERATION_KEYS if self.config.get(k) is not None}
         self.generation_defaults = defaults | _read_json(self.folder / "generation_config.json")
+        self.encoder_embedding = TokenEmbedding(self.folder, "encoder")
+        self.decoder_embedding = TokenEmbedding(self.folder, "decoder")
 
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
         """Each decoder layer's cross-attention key and value, each (batch, heads, src, head_dim)."""
         return self.sessions.encoder.run(
-            cross_names(self.layers), {"input_ids": input_ids, "attention_mask": attention_mask}
+            cross_names(self.layers), {"inputs_embeds": self.encoder_embedding(input_ids), "attention_mask": attention_mask}
         )
 
     def _prepare(self, input_ids, attention_mask) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +173,8 @@ class OnnxPegasus:
 
         def make_state(expand: int) -> _CachedDecoder:
             # The graph shares each input's cross K/V among its `expand` rows: nothing is repeated.
-            return _CachedDecoder(self.sessions.decoder, self.layers, cross, mask, rows=ids.shape[0] * expand)
+            return _CachedDecoder(self.sessions.decoder, self.decoder_embedding, self.layers, cross, mask,
+                                  rows=ids.shape[0] * expand)
 
         sequences = generate(
             make_state, batch_size=ids.shape[0], config=config, on_token=on_token, should_stop=should_stop
@@ -186,7 +192,7 @@ def smoke_test(folder: Path) -> None:
     eos = int(model.generation_defaults.get("eos_token_id", 1))
     ids = np.array([[eos + 2, eos + 3, eos]], np.int64)
     mask = np.ones_like(ids)
-    state = _CachedDecoder(model.sessions.decoder, model.layers, model.encode(ids, mask), mask, rows=2)
+    state = _CachedDecoder(model.sessions.decoder, model.decoder_embedding, model.layers, model.encode(ids, mask), mask, rows=2)
     start = int(model.generation_defaults.get("decoder_start_token_id", 0))
     logits = state.step(np.array([[start], [start]], np.int64))  # two beams of one input
     vocab = int(model.config["vocab_size"])

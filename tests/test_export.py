@@ -83,25 +83,47 @@ def test_no_weight_is_stored_twice(tiny_exports, tiny_checkpoint, precision):
 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
-def test_lm_head_and_lookups_share_bytes_but_not_a_name(tiny_exports, tiny_checkpoint, precision):
-    """onnxruntime frees a pre-packed GEMM weight but keeps a looked-up table mapped: the lm_head
-    and the lookups must be separate initializers over one stored region, the lookups by row."""
+def test_token_embedding_is_read_from_the_lm_heads_bytes(tiny_exports, tiny_checkpoint, precision):
+    """No graph looks tokens up (onnxruntime would keep the table's pages mapped): the runtime reads
+    the rows it needs from the bytes the lm_head multiplies by, stored once."""
     folder = _folder(tiny_exports, tiny_checkpoint, precision)
     vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
+    records = json.loads((folder / "embedding.json").read_text())
+    assert records["encoder"] == records["decoder"], "a shared table is stored and described once"
+    record = records["decoder"]
+    assert record["rows"]["shape"][0] == vocab
+    for graph in ("encoder", "decoder"):
+        nodes = onnx.load(folder / f"{graph}.onnx", load_external_data=False).graph.node
+        assert not [n for n in nodes if n.op_type == "Gather"], f"{graph} looks tokens up itself"
     decoder = onnx.load(folder / "decoder.onnx", load_external_data=False).graph
-    regions = {t.name: tuple(e.value for e in t.external_data if e.key in ("offset", "length"))
+    offsets = {t.name: int(next(e.value for e in t.external_data if e.key == "offset"))
                for t in decoder.initializer if t.data_location == onnx.TensorProto.EXTERNAL}
-    table_dims = {t.name: tuple(t.dims) for t in decoder.initializer}
-    is_table = lambda name: len(table_dims.get(name, ())) == 2 and table_dims[name][0] == vocab  # noqa: E731
-    lookups = [n.input[0] for n in decoder.node if n.op_type == "Gather" and is_table(n.input[0])]
-    # fp32: Gemm(x, W, transB=1); int8: MatMulInteger(x, Transpose(W_int8)).
-    multiplied = [n.input[0] if n.op_type == "Transpose" else n.input[1] for n in decoder.node
-                  if n.op_type in ("Gemm", "MatMulInteger", "Transpose")]
-    heads = [name for name in multiplied if is_table(name)]
-    assert len(lookups) == 1 and len(heads) == 1 and lookups[0] != heads[0]
-    assert regions[lookups[0]] == regions[heads[0]]
-    gather = next(n for n in decoder.node if n.op_type == "Gather" and n.input[0] == lookups[0])
-    assert all(a.i == 0 for a in gather.attribute if a.name == "axis")
+    lm_head = next(n.input[0] if n.op_type == "Transpose" else n.input[1] for n in decoder.node
+                   if n.op_type in ("Gemm", "Transpose") and (n.input[0] if n.op_type == "Transpose" else n.input[1])
+                   in offsets)
+    assert offsets[lm_head] == record["rows"]["offset"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_token_embedding_matches_the_checkpoint(tiny_exports, tiny_checkpoint, precision):
+    import torch
+    from transformers import PegasusForConditionalGeneration
+
+    from engine.embedding import TokenEmbedding
+
+    model = PegasusForConditionalGeneration.from_pretrained(tiny_checkpoint)
+    ids = np.array([[5, 3, 5, 0], [1, 2, 7, 7]])
+    expected = (model.model.encoder.embed_tokens(torch.from_numpy(ids)) * model.model.encoder.embed_scale).detach().numpy()
+    embedding = TokenEmbedding(_folder(tiny_exports, tiny_checkpoint, precision), "encoder")
+    got = embedding(ids)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    if precision == "fp32":
+        assert np.array_equal(got, expected)
+    else:  # 7-bit rows: within half a step of each row's scale
+        step = np.abs(expected).max(axis=-1, keepdims=True) / 63
+        assert np.all(np.abs(got - expected) <= step / 2 + 1e-6)
+    with pytest.raises(ValueError, match="token ids"):
+        embedding(np.array([embedding.vocab]))
 
 
 def test_int8_keeps_no_float_copy_of_the_embedding(tiny_exports, tiny_checkpoint):

@@ -1,6 +1,6 @@
 """The two graphs we export, written op by op from a Pegasus checkpoint's weights.
 
-- The **encoder** graph maps ``input_ids, attention_mask`` to every decoder layer's
+- The **encoder** graph maps ``inputs_embeds, attention_mask`` to every decoder layer's
   cross-attention key and value, computed once per input: the decoder only reads them.
 - The **decoder** graph runs one step for ``rows`` = inputs x beams: it takes the new token, the
   self-attention cache and the cross K/V, and returns the logits and the cache one step longer.
@@ -11,11 +11,10 @@ Keys and values are both kept as ``(.., heads, time, head_dim)``. A step's score
 ``keys @ query.T``: the long side (the source or the cache) is then the GEMM's M, which streams the
 cached keys once; ``query @ keys.T`` with one query row ran about 1.5x slower.
 
-The tied embedding ``(vocab, d_model)`` is stored once on disk but named twice: ``embedding``,
-which both graphs look tokens up in (``Gather``: a lookup reads only its tokens' rows), and
-``lm_head``, which the decoder multiplies by (``Gemm`` with ``transB``). onnxruntime pre-packs a
-GEMM's constant weight and then lets go of it, so only the lookups keep the file's pages mapped,
-and only the rows they read: looking up columns of a transposed copy touched every page of it.
+Both graphs take ``inputs_embeds``: the token embedding is looked up outside onnxruntime
+(``engine/embedding.py``), from the same ``(vocab, d_model)`` bytes that the decoder's lm_head
+multiplies by (``Gemm`` with ``transB``). onnxruntime pre-packs a GEMM's constant weight and then
+lets go of the file's pages, so no session keeps the 96103-row table mapped.
 
 We write the graphs ourselves rather than trace torch modules: a decoder step's time is mostly
 weight traffic plus a cost per operator, and tracing adds hundreds of small shape operators per
@@ -29,12 +28,14 @@ This module knows nothing about quantization, manifests or decoding.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from onnx import TensorProto
 
+from engine.embedding import EMBEDDING_FILE, embedding_record
 from engine.errors import EngineError
 from engine.export.onnx_builder import GraphBuilder
 from engine.export.weights import WEIGHTS_FILE, SharedWriter
@@ -102,14 +103,6 @@ class _Pegasus:
         keep = g.op("Cast", g.op("Unsqueeze", attention_mask, g.const([1, 2])), to=TensorProto.BOOL)
         return g.op("Where", keep, g.const(0.0, np.float32), g.const(MASK_VALUE, np.float32))
 
-    def lookup(self, ids: str, stack) -> str:
-        """The token embeddings of ``ids`` in the encoder or decoder ``stack``: (*ids.shape, d_model)."""
-        g = self.g
-        table = g.weight("embedding", _array(stack.embed_tokens.weight))  # (vocab, d_model)
-        x = g.op("Gather", table, ids, axis=0)
-        scale = float(stack.embed_scale)  # sqrt(d_model), or 1 without scale_embedding
-        return x if scale == 1.0 else g.op("Mul", x, g.const(scale, np.float32))
-
     def positions(self, embed_positions) -> str:
         return self.g.weight("positions", _array(embed_positions.weight))  # (max_positions, d_model)
 
@@ -120,11 +113,10 @@ def encoder_graph(model, g: GraphBuilder) -> GraphBuilder:
     encoder = model.model.encoder
     heads = config.encoder_attention_heads
     head_dim = config.d_model // heads
-    input_ids = g.input("input_ids", INT64, ["batch", "src"])
+    x = g.input("inputs_embeds", FLOAT, ["batch", "src", config.d_model])  # scaled token embeddings
     attention_mask = g.input("attention_mask", INT64, ["batch", "src"])
 
-    x = p.lookup(input_ids, encoder)  # (batch, src, d_model)
-    src = g.op("Shape", input_ids, start=1, end=2)
+    src = g.op("Shape", attention_mask, start=1, end=2)
     positions = g.op("Slice", p.positions(encoder.embed_positions), g.const([0]), src, g.const([0]))
     x = g.op("Add", x, positions)
     mask = p.additive_mask(attention_mask)
@@ -164,12 +156,11 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
     heads = config.decoder_attention_heads
     head_dim = d_model // heads
 
-    input_ids = g.input("input_ids", INT64, ["rows", 1])
+    x = g.input("inputs_embeds", FLOAT, ["rows", d_model])  # the new token's scaled embedding
     attention_mask = g.input("encoder_attention_mask", INT64, ["batch", "src"])
     past = [g.input(name, FLOAT, ["rows", heads, "past", head_dim]) for name in past_names(layers)]
     cross = [g.input(name, FLOAT, ["batch", heads, "src", head_dim]) for name in cross_names(layers)]
 
-    x = p.lookup(g.op("Reshape", input_ids, g.const([-1])), decoder)  # (rows, d_model)
     past_length = g.op("Shape", past[0], start=2, end=3)
     position = g.op("Slice", p.positions(decoder.embed_positions), past_length,
                     g.op("Add", past_length, g.const([1])), g.const([0]))  # (1, d_model)
@@ -215,7 +206,8 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
 
 
 def write_graphs(model, folder: Path, on_graph: Callable[[str], None] | None = None) -> tuple[Path, Path]:
-    """Write ``encoder.onnx``, ``decoder.onnx`` and their shared ``weights.bin`` into ``folder``."""
+    """Write ``encoder.onnx``, ``decoder.onnx``, the token embedding's ``embedding.json`` and their
+    shared ``weights.bin`` into ``folder``."""
     writer = SharedWriter(folder / WEIGHTS_FILE)
     paths = []
     try:
@@ -223,6 +215,17 @@ def write_graphs(model, folder: Path, on_graph: Callable[[str], None] | None = N
             if on_graph:
                 on_graph(name)
             paths.append(build(model, GraphBuilder(name, writer)).save(folder / f"{name}.onnx"))
+        _write_embedding(model, writer, folder)
     finally:
         writer.file.close()
     return paths[0], paths[1]
+
+
+def _write_embedding(model, writer: SharedWriter, folder: Path) -> None:
+    """The encoder's and the decoder's token tables (one, stored once, when they are equal)."""
+    records = {}
+    for name, stack in (("encoder", model.model.encoder), ("decoder", model.model.decoder)):
+        table = _array(stack.embed_tokens.weight)  # (vocab, d_model)
+        offset, _ = writer.place(TensorProto.FLOAT, table.tobytes())
+        records[name] = embedding_record(WEIGHTS_FILE, (offset, table.shape, "float32"), None, float(stack.embed_scale))
+    (folder / EMBEDDING_FILE).write_text(json.dumps(records, indent=2), encoding="utf-8")

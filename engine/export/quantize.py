@@ -7,9 +7,9 @@ Each ``MatMul`` by a constant weight (K, N) becomes the pattern onnxruntime fuse
     y = Cast(MatMulInteger(x_q, W_q, x_zero, 0)) * (x_scale * W_scale)     # W_scale: (N,)
 
 A ``Gemm`` by a constant ``(N, K)`` weight with ``transB`` (the lm_head) becomes the same pattern on
-the transposed int8 weight, and a ``Gather`` of rows from a constant 2-D table (a token embedding) gathers int8
-rows and scales them. Both quantize per row of the ``(N, K)`` matrix, so when the lm_head and the
-embedding are the same matrix their int8 bytes are equal too, and the writer stores them once.
+the transposed int8 weight, quantized per row of the ``(N, K)`` matrix. ``quantize_folder`` also
+quantizes the export's token embedding (read outside the graphs, see ``engine/embedding.py``) per
+row, so when it is the lm_head's matrix their int8 bytes are equal and the writer stores them once.
 
 We write this pass ourselves rather than call ``quantize_dynamic`` because the tied embedding is
 one matrix with two uses: ``quantize_dynamic`` would quantize the lm_head and keep a second, fp32
@@ -24,6 +24,7 @@ This module knows nothing about torch, Pegasus or where exports live.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +32,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from engine.export.weights import load_graph, save_graphs, tensor_array
+from engine.embedding import EMBEDDING_FILE, embedding_record
+from engine.export.weights import WEIGHTS_FILE, load_graph, save_graphs, tensor_array
 
 
 def quantize_columns(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,6 +43,12 @@ def quantize_columns(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndar
     scale[scale == 0] = 1.0
     q = np.clip(np.rint(weight / scale), -limit, limit).astype(np.int8)
     return q, scale
+
+
+def quantize_rows(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, K) float -> (N, K) int8 and (N,) float32 scales, symmetric per row."""
+    q, scale = quantize_columns(weight.T, bits)
+    return np.ascontiguousarray(q.T), scale
 
 
 class _GraphQuantizer:
@@ -60,8 +68,7 @@ class _GraphQuantizer:
         if name not in self.quantized:
             weight = tensor_array(self.inits[name], self.base_dir)
             if by_rows:
-                q, scale = quantize_columns(weight.T, self.bits)
-                q = np.ascontiguousarray(q.T)
+                q, scale = quantize_rows(weight, self.bits)
             else:
                 q, scale = quantize_columns(weight, self.bits)
             q_name, s_name = f"{name}_int8", f"{name}_scale"
@@ -111,19 +118,6 @@ class _GraphQuantizer:
             helper.make_node("Mul", [f"{p}/float", f"{p}/scale"], list(node.output), name=p),
         ]
 
-    def _row_gather(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
-        """Gather(W, ids) -> Gather(W_q, ids) * Gather(W_scale, ids)[..., None]."""
-        w, ids = node.input
-        q_name, s_name = self._quantized(w, by_rows=True)
-        p = node.name or node.output[0]
-        return [
-            helper.make_node("Gather", [q_name, ids], [f"{p}/q"], axis=0),
-            helper.make_node("Cast", [f"{p}/q"], [f"{p}/float"], to=TensorProto.FLOAT),
-            helper.make_node("Gather", [s_name, ids], [f"{p}/scale"], axis=0),
-            helper.make_node("Unsqueeze", [f"{p}/scale", f"{p}/last_axis"], [f"{p}/scale_column"]),
-            helper.make_node("Mul", [f"{p}/float", f"{p}/scale_column"], list(node.output), name=p),
-        ]
-
     def _rewrite(self, node: onnx.NodeProto) -> list[onnx.NodeProto]:
         attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         if node.op_type == "MatMul" and self._quantizable(node.input[1]):
@@ -132,10 +126,6 @@ class _GraphQuantizer:
             attributes.get("alpha", 1.0) == 1.0
         if node.op_type == "Gemm" and is_plain_gemm and attributes.get("transB") == 1 and self._quantizable(node.input[1]):
             return self._gemm_trans_b(node)
-        if node.op_type == "Gather" and attributes.get("axis", 0) == 0 and self._quantizable(node.input[0]):
-            p = node.name or node.output[0]
-            self.new_inits.append(numpy_helper.from_array(np.array([-1], np.int64), f"{p}/last_axis"))
-            return self._row_gather(node)
         return [node]
 
     def _quantizable(self, name: str) -> bool:
@@ -174,10 +164,28 @@ def quantize_folder(
     keep_fp32: Callable[[str], bool] = lambda weight: False,
     on_graph: Callable[[str], None] | None = None,
 ) -> list[Path]:
-    """Quantize ``fp32_dir/<name>.onnx`` graphs into ``out_dir`` (shared weights, stored once)."""
+    """Quantize ``fp32_dir/<name>.onnx`` graphs and the token embedding into ``out_dir``.
+
+    The embedding's rows are quantized as the lm_head's are, so a tied pair is stored once.
+    """
     graphs = {}
     for name in names:
         if on_graph:
             on_graph(name)
         graphs[name] = quantize_model(load_graph(fp32_dir / f"{name}.onnx"), fp32_dir, bits=bits, keep_fp32=keep_fp32)
-    return save_graphs(graphs, fp32_dir, out_dir)
+    records = json.loads((fp32_dir / EMBEDDING_FILE).read_text(encoding="utf-8"))
+    arrays = {}
+    for stack, record in records.items():
+        rows = record["rows"]
+        table = np.memmap(fp32_dir / record["file"], dtype=np.float32, mode="r", offset=rows["offset"],
+                          shape=tuple(rows["shape"]))
+        arrays[f"{stack}.rows"], arrays[f"{stack}.scales"] = quantize_rows(np.asarray(table), bits)
+        del table
+    paths, offsets = save_graphs(graphs, fp32_dir, out_dir, arrays=arrays)
+    int8_records = {
+        stack: embedding_record(WEIGHTS_FILE, (offsets[f"{stack}.rows"], arrays[f"{stack}.rows"].shape, "int8"),
+                                (offsets[f"{stack}.scales"], "float32"), record["multiplier"])
+        for stack, record in records.items()
+    }
+    (out_dir / EMBEDDING_FILE).write_text(json.dumps(int8_records, indent=2), encoding="utf-8")
+    return paths

@@ -63,17 +63,22 @@ class SharedWriter:
 
 
 def save_graphs(
-    graphs: dict[str, onnx.ModelProto | Callable[[], onnx.ModelProto]], base_dir: Path | None, out_dir: Path
-) -> list[Path]:
+    graphs: dict[str, onnx.ModelProto | Callable[[], onnx.ModelProto]],
+    base_dir: Path | None,
+    out_dir: Path,
+    *,
+    arrays: dict[str, np.ndarray] | None = None,
+) -> tuple[list[Path], dict[str, int]]:
     """Write each graph as ``out_dir/<name>.onnx`` with its large tensors in the shared file.
 
     A graph may be given as a function that loads it, so that only one is in memory at a time.
     ``base_dir`` is where the graphs' current external data lives (None if all inline).
-    Returns the written graph paths, in the order given.
+    ``arrays`` are written to the shared file too (after the graphs, so equal bytes are shared).
+    Returns the written graph paths, in the order given, and each array's offset in the file.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     writer = SharedWriter(out_dir / WEIGHTS_FILE)
-    paths = []
+    paths, offsets = [], {}
     try:
         for name, graph in graphs.items():
             model = graph() if callable(graph) else graph
@@ -88,9 +93,12 @@ def save_graphs(
             onnx.save_model(model, str(path))
             paths.append(path)
             del model
+        for name, array in (arrays or {}).items():
+            data_type = onnx.helper.np_dtype_to_tensor_dtype(array.dtype)
+            offsets[name] = writer.place(data_type, np.ascontiguousarray(array).tobytes())[0]
     finally:
         writer.file.close()
-    return paths
+    return paths, offsets
 
 
 def _set_inline(tensor: TensorProto, data: bytes) -> None:
