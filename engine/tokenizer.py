@@ -37,6 +37,23 @@ class TextTokenizer:
         """All ids of ``text``, with the end-of-sequence token the model expects."""
         return self._tokenizer.encode(text).ids
 
+    def count(self, text: str, enough: int) -> tuple[int, bool]:
+        """How many ids ``encode(text)`` gives, and whether that is exact rather than estimated.
+
+        Only as much of the text is tokenized as it takes to pass ``enough`` ids: a prefix of
+        ``8 * enough`` characters, doubled while it has fewer (up to ``64 * enough``). The work
+        is bounded by ``enough`` whatever the text's length; a longer text's count is the
+        prefix's, scaled by the text's length.
+        """
+        size = max(8 * enough, 1024)  # characters: a token rarely spans more than 8
+        while True:
+            if size >= len(text):
+                return len(self.encode(text)), True
+            ids = len(self._tokenizer.encode(text[:size]).ids)
+            if ids > enough or size >= 64 * enough:
+                return max(ids, round(ids * len(text) / size)), False
+            size *= 2
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """The (start, end) character span in ``text`` of each token, special tokens left out."""
         encoding = self._tokenizer.encode(text)

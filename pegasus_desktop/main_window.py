@@ -12,7 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QTimer, Slot
+from PySide6.QtCore import QByteArray, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QLabel,
@@ -29,6 +29,7 @@ from engine.tokenizer import TextTokenizer
 from pegasus_desktop import errors
 from pegasus_desktop.article_files import ArticleFiles
 from pegasus_desktop.batch_view import BatchView
+from pegasus_desktop.documents import MAX_TEXT_CHARS, too_long
 from pegasus_desktop.first_run import FirstRunView
 from pegasus_desktop.menus import fill_menus, make_action, open_folder, show_about
 from pegasus_desktop.resources import APP_TITLE, log_dir
@@ -132,6 +133,7 @@ class MainWindow(ArticleFiles, QMainWindow):
         page.summarize_button.clicked.connect(self.summarize)
         page.cancel_button.clicked.connect(self.cancel)
         page.input.file_dropped.connect(self.open_path)
+        page.input.refused.connect(self._input_refused, Qt.ConnectionType.QueuedConnection)
         page.input.textChanged.connect(self.count_timer.start)
         page.input.textChanged.connect(self.save_timer.start)
         page.options.changed.connect(self.save_timer.start)
@@ -255,6 +257,11 @@ class MainWindow(ArticleFiles, QMainWindow):
         if not text.strip():
             self.statusBar().showMessage("Paste or open an article first.", 5000)
             return
+        if len(text) > MAX_TEXT_CHARS:
+            errors.show_error(
+                self, "No summary", f"{too_long(len(text))}\n\nThe text in the box was kept."
+            )
+            return
         self.page.output.clear()
         self.page.summary_note.setText("")
         self.page.set_busy(True)
@@ -315,14 +322,23 @@ class MainWindow(ArticleFiles, QMainWindow):
 
     @Slot()
     def update_count(self) -> None:
+        """The line under the article. Bounded work on the GUI thread, whatever is in the box: a
+        text over ``MAX_TEXT_CHARS`` is not tokenized, a long one only until it passes the model's
+        limit (the rest is estimated)."""
         text = self.page.input.toPlainText()
-        if self.tokenizer is None or self.model is None:
-            tokens, limit = None, 0
-        else:
-            tokens = len(self.tokenizer.encode(text)) if text.strip() else 0
+        if len(text) > MAX_TEXT_CHARS:
+            self.page.count.setText(f"⚠ {too_long(len(text))}")
+            return
+        tokens, exact, limit = None, True, 0
+        if self.tokenizer is not None and self.model is not None:
             limit = self.model.max_input_tokens
+            tokens, exact = self.tokenizer.count(text, limit) if text.strip() else (0, True)
         mode = self.page.options.document_mode()
-        self.page.count.setText(count_text(len(text.split()), tokens, limit, mode))
+        self.page.count.setText(count_text(len(text.split()), tokens, limit, mode, exact))
+
+    @Slot(str)
+    def _input_refused(self, message: str) -> None:
+        errors.show_error(self, "Not pasted", f"{message}\n\nThe text already in the box was kept.")
 
     # -- settings, help, closing
 

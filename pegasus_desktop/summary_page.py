@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSaveFile, Qt, Signal
+from PySide6.QtCore import QByteArray, QMimeData, QSaveFile, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import ChunkSummary, DocumentSummary
-from pegasus_desktop.documents import SUPPORTED_SUFFIXES
+from pegasus_desktop.documents import MAX_TEXT_CHARS, SUPPORTED_SUFFIXES, too_long
 from pegasus_desktop.options_panel import OptionsPanel
 from pegasus_desktop.signals import emit
 
@@ -47,12 +47,12 @@ def status_text(model_id: str, precision: str, summary: DocumentSummary | None =
     return " · ".join(parts)
 
 
-def count_text(words: int, tokens: int | None, limit: int, mode: str) -> str:
+def count_text(words: int, tokens: int | None, limit: int, mode: str, exact: bool = True) -> str:
     """The line under the article: its length, and what happens to a text the model cannot read
-    at once (``tokens`` is None until a model is loaded)."""
+    at once (``tokens`` is None until a model is loaded, and an estimate unless ``exact``)."""
     if tokens is None:
         return f"{words:,} words"
-    message = f"{words:,} words · {tokens:,} tokens"
+    message = f"{words:,} words · {'' if exact else 'about '}{tokens:,} tokens"
     if tokens <= limit:
         return message
     if mode == "beginning":
@@ -96,9 +96,24 @@ def save_text(path: Path, text: str) -> str:
 
 
 class InputEdit(QPlainTextEdit):
-    """A plain-text box that also takes dropped files (it reports them instead of their path)."""
+    """A plain-text box that also takes dropped files (it reports them instead of their path).
+
+    Text pasted or dropped that would make the article longer than the app summarizes at a time
+    (``MAX_TEXT_CHARS``) is not inserted: the text already here stays as it was, and ``refused``
+    says why. Qt never has to lay out megabytes the app would refuse anyway.
+    """
 
     file_dropped = Signal(Path)
+    refused = Signal(str)  # the message for the user
+
+    def insertFromMimeData(self, source: QMimeData) -> None:
+        if source.hasText():
+            added = len(source.text()) - len(self.textCursor().selectedText())
+            length = len(self.toPlainText()) + added
+            if added > 0 and length > MAX_TEXT_CHARS:
+                emit(self.refused, str(too_long(length, holds="would then hold")))
+                return
+        super().insertFromMimeData(source)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if dropped_file(event.mimeData()) is not None:

@@ -12,6 +12,7 @@ from builders import TINY_PEGASUS
 from engine import GenerationCancelled, GenerationOptions, Summarizer
 from engine.chunking import split_text
 from engine.long_document import MODES, summarize_document
+from engine.tokenizer import TextTokenizer
 
 EXAMPLES = [json.loads(line) for line in (TINY_PEGASUS / "heldout.jsonl").read_text().splitlines()]
 
@@ -111,6 +112,30 @@ def test_every_chunk_fits_with_the_real_tokenizer(summarizer, limit):
     assert len(chunks) > 1
     assert max(len(tok.encode(c)) for c in chunks) <= limit
     assert "".join(chunks).replace(" ", "").replace("\n", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_counting_tokens_reads_only_as_far_as_the_limit_needs():
+    """The count under the app's article box: exact for a text near the limit, an estimate past
+    it that tokenizes a bounded prefix whatever the text's length."""
+    tok = TextTokenizer(TINY_PEGASUS, 1)
+    article = EXAMPLES[0]["article"]
+    assert tok.count(article, 256) == (len(tok.encode(article)), True)
+    text = "\n\n".join(e["article"] for e in EXAMPLES) * 10  # about 380,000 characters
+    exact = len(tok.encode(text))
+    seen = []
+
+    class Recording:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def encode(self, piece):
+            seen.append(len(piece))
+            return self.inner.encode(piece)
+
+    tok._tokenizer = Recording(tok._tokenizer)
+    tokens, is_exact = tok.count(text, 256)
+    assert not is_exact and abs(tokens - exact) < 0.05 * exact, (tokens, exact)
+    assert sum(seen) <= 2 * 64 * 256, seen
 
 
 # -- summaries with the trained fixture

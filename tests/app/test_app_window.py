@@ -8,10 +8,11 @@ import time
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QTimer, QUrl
-from PySide6.QtGui import QDropEvent, QGuiApplication, QKeySequence
+from PySide6.QtGui import QDropEvent, QGuiApplication, QKeySequence, QTextCursor
 from test_app_documents import make_docx, make_pdf
 
 from engine import GenerationOptions, Summarizer
+from pegasus_desktop.documents import MAX_TEXT_CHARS
 
 
 def slow_down(window, monkeypatch, seconds_per_step=0.03):
@@ -171,6 +172,68 @@ def test_word_and_token_count_warns_over_the_limit(qtbot, loaded_window, article
     window.page.options.set_document_mode("beginning")
     qtbot.waitUntil(lambda: "⚠" in window.page.count.text())
     assert f"Only the first {window.model.max_input_tokens:,} tokens" in window.page.count.text()
+
+
+def test_counting_a_long_pasted_text_is_bounded_work_on_the_gui_thread(qtbot, loaded_window):
+    """Tokenizing 1 M characters takes seconds and 100 MB: the count tokenizes only as far as the
+    model's limit needs and estimates the rest."""
+    window = loaded_window
+    sentence = "The council met on Monday and agreed to build a new bridge over the river.\n"
+    text = sentence * (MAX_TEXT_CHARS // len(sentence) - 10)  # just under the limit
+    mime = QMimeData()
+    mime.setText(text)
+    window.page.input.insertFromMimeData(mime)  # as a paste or a drop does
+    assert window.page.input.toPlainText() == text
+    start = time.thread_time()
+    window.update_count()
+    cpu = time.thread_time() - start
+    exact = len(window.tokenizer.encode(text))
+    label = window.page.count.text()
+    shown = int(label.split("about ")[1].split(" tokens")[0].replace(",", ""))
+    assert abs(shown - exact) < 0.05 * exact, (shown, exact)
+    assert f"summarized in about {-(-shown // window.model.max_input_tokens)} parts" in label
+    assert cpu < 0.5, cpu  # the whole text takes seconds
+
+
+def test_pasting_a_huge_text_is_refused_and_keeps_the_article(
+    qtbot, loaded_window, shown_errors
+):
+    window = loaded_window
+    box = window.page.input
+    box.setPlainText("My own notes, typed before the paste.")
+    box.moveCursor(QTextCursor.MoveOperation.End)
+    mime = QMimeData()
+    mime.setText("The council met on Monday. " * 200_000)  # 5.4 million characters
+    QGuiApplication.clipboard().setMimeData(mime)
+    start = time.thread_time()
+    box.paste()
+    window.update_count()
+    cpu = time.thread_time() - start
+    assert box.toPlainText() == "My own notes, typed before the paste."
+    qtbot.waitUntil(lambda: bool(shown_errors))
+    title, message, _ = shown_errors[-1]
+    assert title == "Not pasted"
+    assert "The article would then hold 5.4 million characters, more than the 1 million" in message
+    assert "Split it into parts" in message and "The text already in the box was kept." in message
+    assert window.page.count.text().endswith("tokens")  # the article's own count
+    assert cpu < 0.5, cpu
+
+
+def test_text_over_the_limit_in_the_box_is_announced_not_tokenized_or_summarized(
+    qtbot, loaded_window, shown_errors
+):
+    """Text can get there without a paste (restored from the last session, or typed)."""
+    window = loaded_window
+    text = "The council met on Monday. " * 60_000  # 1.6 million characters
+    window.page.input.setPlainText(text)
+    start = time.thread_time()
+    window.update_count()
+    cpu = time.thread_time() - start
+    assert window.page.count.text().startswith("⚠ The article holds 1.6 million characters")
+    assert cpu < 0.5, cpu
+    window.summarize()
+    assert window.request == 0 and window.page.input.toPlainText() == text
+    assert shown_errors[-1][0] == "No summary" and "1.6 million characters" in shown_errors[-1][1]
 
 
 @pytest.mark.parametrize(
