@@ -1,0 +1,393 @@
+"""The desktop bundle: ``python packaging/build.py`` into a temp folder, then the frozen app.
+
+Builds once per module (several minutes), then checks what the bundle holds and leaves out, and
+runs it as a person's machine would: ``--self-test`` without a display (a non-ASCII temp folder,
+the C locale, and again without stdio as a windowed build starts), a self-test that must fail,
+and the GUI under Xvfb, which must stay up and quit cleanly on Ctrl+Q. Linux only: the Windows
+and macOS parts of the spec run on those systems (README, "Build a desktop bundle").
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from builders import TINY_PEGASUS
+
+from pegasus_desktop.resources import APP_TITLE
+from pegasus_desktop.self_test import DATA_DIR_PREFIX, EXPECTED_SUMMARY
+
+pytestmark = [pytest.mark.packaging, pytest.mark.slow]
+
+REPO = TINY_PEGASUS.parents[2]
+sys.path.insert(0, str(REPO / "packaging"))
+import appinfo  # packaging/ is a folder of scripts, not a package
+
+APP = appinfo.read()
+NAME = APP.name
+MiB = 2**20
+
+
+@dataclass(frozen=True)
+class Build:
+    bundle: Path  # dist/pegasus-desktop
+    work: Path  # PyInstaller's work folder
+    seconds: float
+    output: str
+
+    @property
+    def exe(self) -> Path:
+        return self.bundle / NAME
+
+    @property
+    def internal(self) -> Path:
+        return self.bundle / "_internal"
+
+    def files(self) -> list[str]:
+        return sorted(p.relative_to(self.bundle).as_posix() for p in self.bundle.rglob("*"))
+
+    def size(self) -> int:
+        return sum(
+            p.stat().st_size for p in self.bundle.rglob("*") if p.is_file() and not p.is_symlink()
+        )
+
+
+def _repo_outputs() -> set[Path]:
+    """Files the build could leave in the repository (it must leave none)."""
+    return {
+        p
+        for folder in ("build", "dist", "packaging", "resources")
+        for p in (REPO / folder).rglob("*")
+        if "__pycache__" not in p.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory) -> Build:
+    assert sys.platform.startswith("linux"), "the bundle is built and run on Linux here"
+    out = tmp_path_factory.mktemp("bundle")
+    env = dict(
+        os.environ, PYINSTALLER_CONFIG_DIR=str(out / "pyinstaller"), PYTHONDONTWRITEBYTECODE="1"
+    )
+    before = _repo_outputs()
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "packaging" / "build.py"),
+            "--dist",
+            str(out / "dist"),
+            "--work",
+            str(out / "work"),
+        ],
+        cwd=out,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=45 * 60,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    assert _repo_outputs() == before, "the build wrote into the repository"
+    made = Build(out / "dist" / NAME, out / "work", seconds, result.stdout)
+    print(f"\nbuild: {seconds / 60:.1f} min, bundle: {made.size() / MiB:,.0f} MiB")
+    return made
+
+
+def _env(tmp_path: Path, **extra: str) -> dict:
+    """No display, offline, the user's folders under a non-ASCII folder, and its own temp folder."""
+    home = tmp_path / "hömé"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "PYTHONPATH")
+    }
+    env.update(
+        QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1", TMPDIR=str(home / "tmp"), HOME=str(home)
+    )
+    for var in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+        env[var] = str(home / var.lower())
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    env.update(extra)
+    return env
+
+
+def _log(env: dict) -> str:
+    return (Path(env["XDG_STATE_HOME"]) / NAME / "log" / "pegasus-desktop.log").read_text(
+        encoding="utf-8"
+    )
+
+
+def _run(build: Build, *args: str, env: dict, **popen) -> subprocess.CompletedProcess:
+    popen.setdefault("capture_output", True)
+    return subprocess.run(
+        [str(build.exe), *args],
+        cwd=env["HOME"],
+        env=env,
+        text=True,
+        timeout=600,
+        check=False,
+        **popen,
+    )
+
+
+def test_the_build_is_one_folder_with_a_small_launcher(build):
+    assert build.exe.is_file() and os.access(build.exe, os.X_OK)
+    assert build.internal.is_dir()
+    # The executable carries the Python modules (PYZ); the libraries sit beside it, not inside.
+    assert (build.internal / "torch" / "lib" / "libtorch_cpu.so").is_file()
+    assert build.exe.stat().st_size < build.size() / 8
+    assert f"bundle: {build.bundle}" in build.output
+    assert re.search(r"^build time: \d+\.\d min", build.output, re.MULTILINE)
+
+
+def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
+    from PyInstaller.archive.readers import CArchiveReader
+
+    modules = set(CArchiveReader(str(build.exe)).open_embedded_archive("PYZ.pyz").toc)
+    for module in (
+        "pegasus_desktop.main_window",
+        "pegasus_desktop.export_child",
+        "pegasus_desktop.self_test",
+        "engine.export.pipeline",
+        "engine.summarizer",
+        "onnxruntime",
+        "tokenizers",
+        "transformers.models.pegasus.modeling_pegasus",
+        "transformers.convert_slow_tokenizer",
+        "sentencepiece",
+        "huggingface_hub",
+    ):
+        assert module in modules, module
+    files = set(build.files())
+    for path in (
+        "_internal/PySide6/QtWidgets.abi3.so",
+        "_internal/PySide6/Qt/plugins/platforms/libqxcb.so",
+        "_internal/PySide6/Qt/plugins/platforms/libqoffscreen.so",
+        "_internal/torch/lib/libtorch_cpu.so",
+        "_internal/torch/bin/torch_shm_manager",
+        "_internal/resources/icon.png",
+        "_internal/examples/article.txt",
+        "_internal/tests/fixtures/tiny-pegasus/model.safetensors",
+        "_internal/tests/fixtures/tiny-pegasus/tokenizer.json",
+    ):
+        assert path in files, path
+    assert any(
+        re.fullmatch(r"_internal/onnxruntime/capi/onnxruntime_pybind11_state.*\.so", f)
+        for f in files
+    )
+    assert any(re.fullmatch(r"_internal/tokenizers/tokenizers.*\.so", f) for f in files)
+    assert any(
+        re.fullmatch(rf"_internal/pegasus_desktop-{APP.version}\.dist-info/METADATA", f)
+        for f in files
+    )
+
+
+def test_the_bundle_leaves_out_unused_qt_torch_tests_dev_tools_and_cuda(build):
+    from PyInstaller.archive.readers import CArchiveReader
+
+    files = build.files()
+    unused_qt = re.compile(
+        r"WebEngine|Qt6?3D|Multimedia|Qt6?Qml|Qt6?Quick|Qt6?Pdf|QtCharts|Qt6Sql|QtTest"
+    )
+    assert [f for f in files if unused_qt.search(f)] == []
+    torch_tools = [
+        f for f in files if f.startswith(("_internal/torch/test/", "_internal/torch/include/"))
+    ]
+    assert torch_tools == []
+    assert [f for f in files if f.startswith("_internal/torch/bin/")] == [
+        "_internal/torch/bin/torch_shm_manager"
+    ]
+    assert [f for f in files if re.search(r"_test\.so|libbackend_with_compiler", f)] == []
+    cuda = re.compile(r"libcuda|libcudnn|libcublas|libnccl|libnvrtc|libtorch_cuda|/nvidia/")
+    assert [f for f in files if cuda.search(f)] == []
+    modules = set(CArchiveReader(str(build.exe)).open_embedded_archive("PYZ.pyz").toc)
+    for module in (
+        "tkinter",
+        "matplotlib",
+        "pytest",
+        "ctranslate2",
+        "PySide6.QtWebEngineCore",
+        "PySide6.QtQml",
+        "transformers.models.bert",  # only Pegasus (and the Auto classes) ship
+        "transformers.models.t5.modeling_t5",
+    ):
+        assert module not in modules, module
+
+
+def test_the_readme_records_this_bundle_size(build):
+    """The size in README's "Build a desktop bundle" must stay within 10% of what is built."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Build a desktop bundle", 1)[1].split("\n## ", 1)[0]
+    recorded = int(re.search(r"([\d,]+) MiB", section).group(1).replace(",", ""))
+    size = build.size() / MiB
+    print(f"\nbundle {size:,.0f} MiB; README says {recorded:,} MiB")
+    assert abs(size - recorded) <= 0.1 * recorded
+
+
+def test_name_version_and_icons_come_from_pyproject_and_resources(build, tmp_path):
+    from PIL import Image
+
+    from pegasus_desktop import __version__
+
+    result = _run(build, "--version", env=_env(tmp_path))
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"{NAME} {APP.version}"
+    assert __version__ == APP.version  # the app's own copy agrees with pyproject.toml
+    assert (build.internal / "resources" / "icon.png").read_bytes() == (
+        REPO / "resources" / "icon.png"
+    ).read_bytes()
+    icons = build.work / NAME / "icons"  # made by the spec from resources/icon.png
+    with Image.open(icons / "icon.ico") as ico:
+        assert {(16, 16), (32, 32), (48, 48), (256, 256)} <= set(ico.info["sizes"])
+    with Image.open(icons / "icon.icns") as icns:
+        assert {(16, 16, 2), (128, 128, 1), (256, 256, 1), (512, 512, 2)} <= set(icns.info["sizes"])
+
+
+def test_the_linux_desktop_entry_and_its_installer(build, tmp_path):
+    entry = configparser.ConfigParser(interpolation=None)
+    entry.optionxform = str
+    entry.read(build.bundle / f"{NAME}.desktop", encoding="utf-8")
+    desktop = entry["Desktop Entry"]
+    assert desktop["Type"] == "Application" and desktop["Name"] == APP_TITLE
+    assert (
+        desktop["Exec"] == f"{NAME} %f"
+        and desktop["Icon"] == NAME
+        and desktop["Terminal"] == "false"
+    )
+    assert "application/pdf" in desktop["MimeType"]
+    assert (build.bundle / f"{NAME}.png").read_bytes() == (
+        REPO / "resources" / "icon.png"
+    ).read_bytes()
+
+    data = tmp_path / "dätä"
+    result = subprocess.run(
+        [str(build.bundle / "install-desktop-entry.sh")],
+        env=dict(os.environ, XDG_DATA_HOME=str(data)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    installed = configparser.ConfigParser(interpolation=None)
+    installed.optionxform = str
+    installed.read(data / "applications" / f"{NAME}.desktop", encoding="utf-8")
+    assert installed["Desktop Entry"]["Exec"] == f'"{build.exe}" %f'
+    assert (data / "icons" / "hicolor" / "256x256" / "apps" / f"{NAME}.png").is_file()
+
+
+def test_the_frozen_self_test_passes_without_a_display(build, tmp_path):
+    """The spawned export is the frozen executable itself (freeze_support), the data folder is
+    non-ASCII and under a non-ASCII temp folder, and the locale is C."""
+    env = _env(tmp_path, LC_ALL="C", LANG="C")
+    result = _run(build, "--self-test", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"{APP_TITLE} {APP.version} self-test (frozen, {build.exe})")
+    assert (
+        lines[1] == f"model: {build.internal / 'tests' / 'fixtures' / 'tiny-pegasus'}"
+    )  # sys._MEIPASS
+    assert f"ok    resources in {build.internal}" in lines
+    assert f"data folder: {env['TMPDIR']}/{DATA_DIR_PREFIX}" in result.stdout
+    assert any(line.startswith("ok    export (int8) in child process ") for line in lines)
+    assert f"{EXPECTED_SUMMARY!r}" in result.stdout
+    assert "ok    torch and transformers stayed in the export process" in lines
+    assert lines[-1] == "self-test passed"
+    assert list(Path(env["TMPDIR"]).glob(f"{DATA_DIR_PREFIX}*")) == []
+
+
+def test_the_frozen_self_test_passes_without_stdio_as_a_windowed_start(build, tmp_path):
+    """File descriptors 1 and 2 closed: sys.stdout and sys.stderr start as None in the frozen
+    app, and its spawned export process must still get somewhere to write."""
+    env = _env(tmp_path)
+    result = _run(
+        build,
+        "--self-test",
+        env=env,
+        capture_output=False,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: (os.close(1), os.close(2)),
+    )
+    log = _log(env)
+    assert result.returncode == 0, log[-3000:]
+    assert "self-test: self-test passed" in log
+
+
+def test_a_failing_frozen_self_test_says_what_failed(build, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(TINY_PEGASUS, broken)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    result = _run(build, "--self-test", "--model", str(broken), env=_env(tmp_path))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert next(line for line in lines if line.startswith("FAIL")).startswith("FAIL  export: ")
+    assert lines[-1] == "self-test FAILED"
+
+
+def _xvfb(tmp_path: Path) -> tuple[subprocess.Popen, str]:
+    xvfb = shutil.which("Xvfb")
+    assert xvfb and shutil.which("xdotool"), "Xvfb and xdotool are needed (make test installs them)"
+    read, write = os.pipe()
+    server = subprocess.Popen(
+        [xvfb, "-displayfd", str(write), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "xvfb.log").open("w"),
+    )
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        number = pipe.readline().strip()
+    assert number.isdigit(), (tmp_path / "xvfb.log").read_text()
+    return server, f":{number}"
+
+
+def test_the_frozen_gui_starts_under_xvfb_stays_up_and_quits_cleanly(build, tmp_path):
+    server, display = _xvfb(tmp_path)
+    env = _env(tmp_path, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+    app = subprocess.Popen(
+        [str(build.exe)],
+        cwd=env["HOME"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        xdotool = {"env": env, "capture_output": True, "text": True, "timeout": 60}
+        found = subprocess.run(
+            ["xdotool", "search", "--sync", "--onlyvisible", "--name", APP_TITLE],
+            check=False,
+            **xdotool,
+        )
+        assert found.returncode == 0 and found.stdout.split(), found.stderr
+        time.sleep(5)
+        assert app.poll() is None, "the app did not stay up"
+        window = found.stdout.split()[0]
+        pressed = subprocess.run(
+            ["xdotool", "windowfocus", "--sync", window, "key", "ctrl+q"], check=False, **xdotool
+        )
+        assert pressed.returncode == 0, pressed.stderr
+        _, err = app.communicate(timeout=30)
+    finally:
+        if app.poll() is None:
+            app.send_signal(signal.SIGKILL)
+            app.wait()
+        server.terminate()
+        server.wait(10)
+    assert app.returncode == 0, err[-3000:]
+    assert "Traceback" not in err
+    log = _log(env)
+    assert "starting Pegasus Desktop" in log and "exiting with 0" in log
+    assert " ERROR " not in log and " CRITICAL " not in log
+    assert (
+        Path(env["XDG_CONFIG_HOME"]) / NAME / "settings.json"
+    ).is_file()  # closing saved the settings
