@@ -124,7 +124,12 @@ def run_self_test(model: str | None = None, *, out: TextIO | None = None) -> int
         print(line, file=out, flush=True)
 
     frozen = bool(getattr(sys, "frozen", False))
-    checkpoint = Path(model).expanduser() if model else bundle_root() / FIXTURE_MODEL
+    if not model:
+        checkpoint = str(bundle_root() / FIXTURE_MODEL)
+    elif Path(model).expanduser().is_dir():
+        checkpoint = str(Path(model).expanduser())
+    else:
+        checkpoint = model  # a Hugging Face id: "google/x" stays as written on Windows too
     expected = None if model else EXPECTED_SUMMARY
     say(
         f"{APP_TITLE} {__version__} self-test ({'frozen' if frozen else 'from source'}, "
@@ -146,9 +151,9 @@ def run_self_test(model: str | None = None, *, out: TextIO | None = None) -> int
             step = "export"
             started = time.monotonic()
             folder, pid = export_in_child(
-                str(checkpoint), root, on_stage=lambda stage: say(f"      export: {stage}")
+                checkpoint, root, on_stage=lambda stage: say(f"      export: {stage}")
             )
-            if pid == os.getpid() or not folder.is_relative_to(root):
+            if pid == os.getpid() or not folder.resolve().is_relative_to(root.resolve()):
                 raise SelfTestFailure(
                     step, f"the export did not run in a child process into {root}"
                 )
