@@ -229,61 +229,37 @@ def _online_env(**extra) -> dict:
     return {**env, "HF_ENDPOINT": "http://127.0.0.1:9", **extra}
 
 
+def _python(code: str, *args, env: dict) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter from the repo root, as a user would start the engine."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], env=env, cwd=REPO, check=False, capture_output=True,
+        text=True, timeout=300,
+    )
+
+
 def test_summarizing_opens_no_socket(tiny_exports, tiny_checkpoint, tmp_path):
     article = tmp_path / "article.txt"
     article.write_text(" ".join(f"w{3 + i % 90}" for i in range(40)))
-    result = subprocess.run(
-        [sys.executable, "-c", _SUMMARIZE, str(tiny_checkpoint), str(tiny_exports), str(article)],
-        env=_online_env(),
-        cwd=REPO,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _python(_SUMMARIZE, str(tiny_checkpoint), str(tiny_exports), str(article), env=_online_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "EVENTS []" in result.stderr
 
 
 def test_exporting_a_local_checkpoint_opens_no_socket_even_online(tiny_checkpoint, tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", _EXPORT, str(tiny_checkpoint), str(tmp_path / "models")],
-        env=_online_env(),
-        cwd=REPO,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _python(_EXPORT, str(tiny_checkpoint), str(tmp_path / "models"), env=_online_env())
     assert result.returncode == 0 and "ERROR" not in result.stderr, result.stderr[-3000:]
     assert "EVENTS []" in result.stderr
 
 
 def test_offline_mode_makes_no_connection_for_a_model_not_in_the_cache(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-c", _EXPORT, "acme/not-cached", str(tmp_path / "models")],
-        env=_online_env(HF_HUB_OFFLINE="1"),
-        cwd=REPO,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _python(_EXPORT, "acme/not-cached", str(tmp_path / "models"), env=_online_env(HF_HUB_OFFLINE="1"))
     assert "ERROR OfflineError" in result.stderr, result.stderr[-3000:]
     assert result.returncode == 0 and "EVENTS []" in result.stderr
 
 
 def test_downloads_go_to_hf_endpoint_only(tmp_path):
     """Online, a hub id is fetched from HF_ENDPOINT (here a closed local port), nowhere else."""
-    result = subprocess.run(
-        [sys.executable, "-c", _EXPORT, "acme/not-cached", str(tmp_path / "models")],
-        env=_online_env(),
-        cwd=REPO,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _python(_EXPORT, "acme/not-cached", str(tmp_path / "models"), env=_online_env())
     assert "ERROR OfflineError" in result.stderr, result.stderr[-3000:]
     connects = next(line for line in result.stderr.splitlines() if line.startswith("EVENTS"))
     addresses = re.findall(
@@ -309,15 +285,7 @@ def test_onnxruntime_telemetry_is_off_and_keeps_no_device_id(
         for k, v in _online_env(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache")).items()
         if k != "ORT_DISABLE_TELEMETRY"
     }
-    result = subprocess.run(
-        [sys.executable, "-c", _TELEMETRY, str(tiny_checkpoint), str(tiny_exports)],
-        env=env,
-        cwd=REPO,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _python(_TELEMETRY, str(tiny_checkpoint), str(tiny_exports), env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("1 ")
     # onnxruntime's telemetry keeps ~/.cache/Microsoft/DeveloperTools/.onnxruntime/deviceid
