@@ -3,6 +3,7 @@
     python -m benchmarks.experiments kernels                 # one linear layer in each int8 form
     python -m benchmarks.experiments profile EXPORT_DIR      # time per operator: encoder, decoder step
     python -m benchmarks.experiments export-memory CHECKPOINT  # peak RSS of each export stage
+    python -m benchmarks.experiments repeat EXPORT_DIR       # the same summary again and again, in one process
 
 Unlike the benchmark, these are not head-to-head timings of whole engines: they explain where
 the time and memory of ours go.
@@ -146,6 +147,23 @@ def export_memory(args) -> None:
         print(f"{name:30s} peak RSS {gb:.2f} GB")
 
 
+def repeat(args) -> None:
+    """Time one generate() call after another in one process: does a long-lived engine slow down?"""
+    from engine.model import OnnxPegasus
+    from engine.runtime import get_onnx_runtime_sessions
+
+    model = OnnxPegasus(args.export_dir, get_onnx_runtime_sessions(args.export_dir, n_threads=args.threads))
+    vocab = int(model.config["vocab_size"])
+    ids = np.random.default_rng(0).integers(3, vocab, (1, min(512, model.max_positions)))
+    seconds = []
+    for _ in range(args.calls):
+        start = time.perf_counter()
+        model.generate(ids, num_beams=args.beams, min_length=65, max_length=65)  # 64 new tokens
+        seconds.append(time.perf_counter() - start)
+    print(f"{args.beams} beam(s), {args.threads} threads, s per call in order: "
+          + ", ".join(f"{s:.2f}" for s in seconds))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.experiments", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -162,6 +180,12 @@ def main() -> None:
     e = commands.add_parser("export-memory")
     e.add_argument("checkpoint")
     e.set_defaults(run=export_memory)
+    r = commands.add_parser("repeat")
+    r.add_argument("export_dir")
+    r.add_argument("--beams", type=int, default=4)
+    r.add_argument("--calls", type=int, default=7)
+    r.add_argument("--threads", type=int, default=2)
+    r.set_defaults(run=repeat)
     args = parser.parse_args()
     args.run(args)
 
