@@ -45,11 +45,13 @@ def tiny_exports(tmp_path_factory, tiny_checkpoint) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_exports(tmp_path_factory) -> Path:
-    """A models root holding the int8 export of the repo's trained fixture (tests/fixtures/tiny-pegasus)."""
+    """A models root holding the int8 and fp32 exports of the repo's trained fixture
+    (tests/fixtures/tiny-pegasus), made once per session for the engine, CLI and app tests."""
     from builders import TINY_PEGASUS
 
     from engine.export.pipeline import export
 
     root = tmp_path_factory.mktemp("trained-models")
     export(str(TINY_PEGASUS), root, precision="int8")
+    export(str(TINY_PEGASUS), root, precision="fp32")
     return root

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-FIXTURE_MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny-pegasus"
+from builders import TINY_PEGASUS
+
+FIXTURE_MODEL = TINY_PEGASUS  # one path, so the app tests and tests/conftest.py share exports
 
 
 @pytest.fixture(scope="session")
@@ -24,14 +26,9 @@ def app_checkpoint() -> Path:
 
 
 @pytest.fixture(scope="session")
-def app_exports(tmp_path_factory, app_checkpoint) -> Path:
+def app_exports(trained_exports, app_checkpoint) -> Path:
     """A models root with the checkpoint's int8 and fp32 exports (read-only for the tests)."""
-    from engine.export.pipeline import export
-
-    root = tmp_path_factory.mktemp("app-models")
-    export(str(app_checkpoint), root, precision="int8")
-    export(str(app_checkpoint), root, precision="fp32")
-    return root
+    return trained_exports
 
 
 @pytest.fixture(autouse=True)
