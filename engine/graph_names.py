@@ -24,7 +24,7 @@ def present_names(layers: int) -> list[str]:
 
 
 def decoder_input_names(layers: int) -> list[str]:
-    return ["inputs_embeds", "encoder_attention_mask", *past_names(layers), *cross_names(layers)]
+    return ["inputs_embeds", "cache_rows", "encoder_attention_mask", *past_names(layers), *cross_names(layers)]
 
 
 def decoder_output_names(layers: int) -> list[str]:

@@ -72,19 +72,21 @@ class _CachedDecoder:
         self.feeds = {"encoder_attention_mask": mask, **dict(zip(cross_names(layers), cross))}
         self.feeds |= dict.fromkeys(self.past_names, empty)
         self.outputs = ["logits", *self.present_names]
+        self.same_rows = np.arange(rows, dtype=np.int64)
+        self.cache_rows = self.same_rows  # which past row each row continues at the next step
 
     def step(self, input_ids: np.ndarray) -> np.ndarray:
         embeds = self.embedding(input_ids.reshape(-1))  # (rows, d_model): one new token per row
-        logits, *presents = self.session.run(self.outputs, {**self.feeds, "inputs_embeds": embeds})
+        feeds = {**self.feeds, "inputs_embeds": embeds, "cache_rows": self.cache_rows}
+        logits, *presents = self.session.run(self.outputs, feeds)
         self.feeds |= dict(zip(self.past_names, presents))
+        self.cache_rows = self.same_rows
         return logits  # (rows, vocab)
 
     def reorder(self, rows: np.ndarray) -> None:
-        # Beam search only permutes rows within one input's beams, which share one cross K/V.
-        if np.array_equal(rows, np.arange(len(rows))):
-            return  # every beam kept its own row: nothing to copy
-        for name in self.past_names:
-            self.feeds[name] = self.feeds[name][rows]
+        # The decoder graph gathers the cache rows at its next step. Beam search only permutes rows
+        # within one input's beams, which share one cross K/V.
+        self.cache_rows = np.ascontiguousarray(self.cache_rows[rows], dtype=np.int64)
 
 
 class OnnxPegasus:

@@ -157,6 +157,10 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
     head_dim = d_model // heads
 
     x = g.input("inputs_embeds", FLOAT, ["rows", d_model])  # the new token's scaled embedding
+    # Row r continues the cache of past row cache_rows[r]: beam search's reorder (an identity
+    # otherwise). Gathering just before the Concat that copies the cache anyway is far cheaper than
+    # a numpy copy between steps, which allocated the whole cache again every step.
+    cache_rows = g.input("cache_rows", INT64, ["rows"])
     attention_mask = g.input("encoder_attention_mask", INT64, ["batch", "src"])
     past = [g.input(name, FLOAT, ["rows", heads, "past", head_dim]) for name in past_names(layers)]
     cross = [g.input(name, FLOAT, ["batch", heads, "src", head_dim]) for name in cross_names(layers)]
@@ -178,9 +182,11 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
                                  axis=-1, outputs=3)
         # One new position: (rows, d_model) is (rows, heads, 1, head_dim) without moving any data.
         one_position = g.const([-1, heads, 1, head_dim])
-        key = g.op("Concat", past[2 * i], g.op("Reshape", key, one_position), axis=2, names=[present[2 * i]])
-        value = g.op("Concat", past[2 * i + 1], g.op("Reshape", value, one_position), axis=2,
-                     names=[present[2 * i + 1]])
+        key, value = (
+            g.op("Concat", g.op("Gather", past[j], cache_rows, axis=0), g.op("Reshape", new, one_position),
+                 axis=2, names=[present[j]])
+            for j, new in ((2 * i, key), (2 * i + 1, value))
+        )
         # One new position attends to every cached one, so no causal mask is needed.
         out = p.attend(g.op("Reshape", query, one_position), key, value, attn.scaling, None, queries="one")
         x = g.op("Add", x, p.linear(g.op("Reshape", out, g.const([-1, d_model])), f"{name}.out_proj", attn.out_proj))
