@@ -513,3 +513,19 @@ def test_generation_package_imports_only_numpy_and_stdlib():
                 continue
             for name in names:
                 assert name.split(".")[0] in allowed, f"{source.name} imports {name}"
+
+
+@pytest.mark.parametrize("k", [1, 8])
+def test_top_candidates_of_beams_times_a_real_vocab_are_the_highest_lower_index_first(k):
+    """Beam search bounds beams x vocab scores by a sample before ranking them: the result must be
+    exactly a stable sort's first k, with ties, masked (-inf) tokens and sentinel beams about."""
+    from engine.generation.beam import _top_indices
+
+    rng = np.random.default_rng(k)
+    scores = rng.standard_normal((3, 4 * 96103)).astype(np.float32).round(1)  # many ties
+    scores[0, 96103:] = -1.0e9  # step 1: only beam 0 may expand
+    scores[1, ::2] = -np.inf  # half the vocabulary masked
+    scores[2, :] = -np.inf
+    scores[2, [7, 300_000]] = 0.5  # fewer finite scores than k
+    expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    assert np.array_equal(_top_indices(scores, k), expected)

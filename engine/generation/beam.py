@@ -140,13 +140,31 @@ def beam_search(
 def _top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """(rows, n) -> (rows, k) indices of the k highest scores, best first (ties: lower index)."""
     n = scores.shape[-1]
-    if k < n:
+    if n >= _SAMPLE_STRIDE * 4 * k:  # beams x vocab scores: bound the candidates first
+        candidates = np.stack([_top_candidates(row, k) for row in scores])
+    elif k < n:
         candidates = np.argpartition(-scores, k - 1, axis=-1)[:, :k]  # (rows, k), unordered
     else:
         candidates = np.broadcast_to(np.arange(n), scores.shape)
     values = np.take_along_axis(scores, candidates, axis=-1)
     order = np.lexsort((candidates, -values), axis=-1)  # by score descending, then index
     return np.take_along_axis(candidates, order, axis=-1)
+
+
+_SAMPLE_STRIDE = 64
+
+
+def _top_candidates(row: np.ndarray, k: int) -> np.ndarray:
+    """(n,) -> (k,) indices of the k highest scores, unordered (ties: lower index).
+
+    The k-th highest score of any subset is at most the row's k-th highest, so every score at or
+    above a strided sample's k-th highest is a candidate: a few hundred of the beams x vocab scores,
+    which one comparison finds far faster than a partition of the whole row does.
+    """
+    sample = row[::_SAMPLE_STRIDE]
+    bound = np.partition(sample, len(sample) - k)[len(sample) - k]
+    indices = np.flatnonzero(row >= bound)
+    return indices[np.lexsort((indices, -row[indices]))[:k]]
 
 
 def _can_still_improve(

@@ -34,8 +34,11 @@ NEG_INF = np.float32(-np.inf)
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """(rows, vocab) float32 -> (rows, vocab) float32, as torch.log_softmax (x - max - log sum exp)."""
     logits = logits.astype(np.float32, copy=False)
-    shifted = logits - logits.max(axis=-1, keepdims=True)  # (rows, vocab)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True, dtype=np.float32))
+    shifted = logits - logits.max(axis=-1, keepdims=True)  # (rows, vocab), a new array
+    # In place: one (rows, vocab) array fewer per step (6 MB at beam 4 of 4 inputs), same arithmetic.
+    total = np.exp(shifted).sum(axis=-1, keepdims=True, dtype=np.float32)
+    shifted -= np.log(total)
+    return shifted
 
 
 def softmax(scores: np.ndarray) -> np.ndarray:
