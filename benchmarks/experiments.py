@@ -1,6 +1,7 @@
 """Small measurements behind the engine's design choices (see benchmarks/NOTES.md).
 
     python -m benchmarks.experiments kernels                 # one linear layer in each int8 form
+    python -m benchmarks.experiments bandwidth               # how fast int8 weights stream from memory
     python -m benchmarks.experiments profile EXPORT_DIR      # time per operator: encoder, decoder step
     python -m benchmarks.experiments export-memory CHECKPOINT  # peak RSS of each export stage
     python -m benchmarks.experiments repeat EXPORT_DIR       # the same summary again and again, in one process
@@ -24,12 +25,17 @@ from pathlib import Path
 import numpy as np
 
 
-def _linear_chain(weight: np.ndarray, layers: int):
-    """A graph of ``layers`` MatMuls by ``weight`` and its transpose, alternately: (m, K) -> (m, K)."""
+def _linear_chain(weight: np.ndarray, layers: int, distinct: bool = False):
+    """A graph of ``layers`` MatMuls by ``weight`` and its transpose, alternately: (m, K) -> (m, K).
+
+    The same weight repeated stays in the CPU's caches when it is small; ``distinct`` gives every
+    layer its own random weight of the same shape, so each run reads them all from memory."""
     from onnx import TensorProto, helper, numpy_helper
 
     inits, nodes, prev = [], [], "x"
     for i in range(layers):
+        if distinct:
+            weight = (np.random.default_rng(100 + i).standard_normal(weight.shape) * 0.02).astype(np.float32)
         inits.append(numpy_helper.from_array(weight if i % 2 == 0 else weight.T.copy(), f"w{i}"))
         nodes.append(helper.make_node("MatMul", [prev, f"w{i}"], [f"y{i}"], name=f"mm{i}"))
         prev = f"y{i}"
@@ -76,6 +82,54 @@ def kernels(args) -> None:
             error = np.abs(session.run(None, {"x": x})[0] - reference).max() / np.abs(reference).max()
             cells.append(f"{name} {np.median(times[name]):.2f} ms (rel. error {error:.3f})")
         print(f"M={m:<4d}", " | ".join(cells))
+
+
+def bandwidth(args) -> None:
+    """How fast a decoder step's int8 weights can stream: a chain of (1024 x 4096) int8 layers, each
+    with its own weights (as in the decoder) or all with the same one (cache-fed), and 4-bit
+    MatMulNBits on the same distinct weights; then a plain numpy read of 400 MB for scale."""
+    import onnxruntime as ort
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    from engine.export.quantize import quantize_model
+
+    weight = (np.random.default_rng(0).standard_normal((1024, 4096)) * 0.02).astype(np.float32)
+    megabytes = args.layers * weight.size / 1e6  # int8: one byte per weight
+    forms = {
+        "int8, distinct weights": quantize_model(_linear_chain(weight, args.layers, distinct=True)),
+        "int8, one weight repeated": quantize_model(_linear_chain(weight, args.layers)),
+    }
+    config = DefaultWeightOnlyQuantConfig(block_size=128, is_symmetric=True, accuracy_level=4, bits=4)
+    quantizer = MatMulNBitsQuantizer(_linear_chain(weight, args.layers, distinct=True), algo_config=config)
+    quantizer.process()
+    forms["MatMulNBits 4-bit (block 128), distinct weights"] = quantizer.model.model
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.log_severity_level = args.threads, 3
+    print(f"{args.layers} int8 layers of 1024 x 4096 = {megabytes:.0f} MB of weights, {args.threads} thread(s)")
+    # One session at a time: an idle session's threads spin for a while after each run, and would
+    # take the cores from the next one's.
+    for name, model in forms.items():
+        session = ort.InferenceSession(model.SerializeToString(), options)
+        for m in (1, 4):
+            x = {"x": np.random.default_rng(1).standard_normal((m, 1024)).astype(np.float32)}
+            seconds = []
+            for _ in range(args.rounds + 1):  # the first run warms up
+                start = time.perf_counter()
+                session.run(None, x)
+                seconds.append(time.perf_counter() - start)
+            median = float(np.median(seconds[1:]))
+            print(f"M={m}  {name}: {median * 1000:.1f} ms, {megabytes / 1000 / median:.1f} GB/s of int8 weights")
+        del session
+    data = np.ones(100_000_000, np.float32)
+    seconds = []
+    for _ in range(5):
+        start = time.perf_counter()
+        np.dot(data, data)
+        seconds.append(time.perf_counter() - start)
+    print(f"numpy reading 400 MB (np.dot): {0.4 / float(np.median(seconds)):.1f} GB/s")
 
 
 def profile(args) -> None:
@@ -171,6 +225,11 @@ def main() -> None:
     k.add_argument("--threads", type=int, default=1)
     k.add_argument("--rounds", type=int, default=9)
     k.set_defaults(run=kernels)
+    b = commands.add_parser("bandwidth")
+    b.add_argument("--threads", type=int, default=2)
+    b.add_argument("--layers", type=int, default=80)
+    b.add_argument("--rounds", type=int, default=9)
+    b.set_defaults(run=bandwidth)
     p = commands.add_parser("profile")
     p.add_argument("export_dir")
     p.add_argument("--threads", type=int, default=2)
