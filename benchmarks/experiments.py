@@ -2,6 +2,7 @@
 
     python -m benchmarks.experiments kernels                 # one linear layer in each int8 form
     python -m benchmarks.experiments bandwidth               # how fast int8 weights stream from memory
+    python -m benchmarks.experiments ct2-backends CT2_DIR    # CTranslate2 with each of its CPU GEMM backends
     python -m benchmarks.experiments profile EXPORT_DIR      # time per operator: encoder, decoder step
     python -m benchmarks.experiments export-memory CHECKPOINT  # peak RSS of each export stage
     python -m benchmarks.experiments repeat EXPORT_DIR       # the same summary again and again, in one process
@@ -132,6 +133,42 @@ def bandwidth(args) -> None:
     print(f"numpy reading 400 MB (np.dot): {0.4 / float(np.median(seconds)):.1f} GB/s")
 
 
+def ct2_backends(args) -> None:
+    """Time CTranslate2 greedy (512 tokens in, 64 out) with its default backend and with the ones
+    its environment variables select, each in a fresh process since it reads them when loading:
+    is the benchmark giving it its best setting on this CPU?"""
+    import os
+    import subprocess
+    import sys
+
+    variants = {"default": {}, "CT2_USE_MKL=1": {"CT2_USE_MKL": "1"},
+                "CT2_USE_EXPERIMENTAL_PACKED_GEMM=1": {"CT2_USE_EXPERIMENTAL_PACKED_GEMM": "1"}}
+    for label, env in variants.items():
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.experiments", "_ct2-once", args.ct2_dir,
+             "--threads", str(args.threads), "--rounds", str(args.rounds)],
+            env={**os.environ, **env}, capture_output=True, text=True, check=True,
+        )
+        print(f"{label}: {result.stdout.strip()}")
+
+
+def _ct2_once(args) -> None:
+    import ctranslate2
+
+    from benchmarks.models import ct2_vocabulary
+
+    translator = ctranslate2.Translator(args.ct2_dir, device="cpu", compute_type="int8",
+                                        intra_threads=args.threads, inter_threads=1)
+    vocab = ct2_vocabulary(Path(args.ct2_dir))
+    source = [[vocab[i] for i in np.random.default_rng(0).integers(200, len(vocab), 511)] + ["</s>"]]
+    seconds = []
+    for _ in range(args.rounds + 1):  # the first call warms up
+        start = time.perf_counter()
+        translator.translate_batch(source, beam_size=1, min_decoding_length=64, max_decoding_length=64)
+        seconds.append(time.perf_counter() - start)
+    print(f"greedy s per call {', '.join(f'{s:.2f}' for s in seconds[1:])} (after a warm-up call)")
+
+
 def profile(args) -> None:
     """Per-operator time of one encoder pass (512 tokens) and of decoder steps, from onnxruntime's profiler."""
     import onnxruntime as ort
@@ -230,6 +267,16 @@ def main() -> None:
     b.add_argument("--layers", type=int, default=80)
     b.add_argument("--rounds", type=int, default=9)
     b.set_defaults(run=bandwidth)
+    c = commands.add_parser("ct2-backends")
+    c.add_argument("ct2_dir")
+    c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--rounds", type=int, default=3)
+    c.set_defaults(run=ct2_backends)
+    once = commands.add_parser("_ct2-once")  # one backend, in the child ct2-backends starts
+    once.add_argument("ct2_dir")
+    once.add_argument("--threads", type=int, default=2)
+    once.add_argument("--rounds", type=int, default=3)
+    once.set_defaults(run=_ct2_once)
     p = commands.add_parser("profile")
     p.add_argument("export_dir")
     p.add_argument("--threads", type=int, default=2)
