@@ -267,16 +267,13 @@ def main() -> None:
     b.add_argument("--layers", type=int, default=80)
     b.add_argument("--rounds", type=int, default=9)
     b.set_defaults(run=bandwidth)
-    c = commands.add_parser("ct2-backends")
-    c.add_argument("ct2_dir")
-    c.add_argument("--threads", type=int, default=2)
-    c.add_argument("--rounds", type=int, default=3)
-    c.set_defaults(run=ct2_backends)
-    once = commands.add_parser("_ct2-once")  # one backend, in the child ct2-backends starts
-    once.add_argument("ct2_dir")
-    once.add_argument("--threads", type=int, default=2)
-    once.add_argument("--rounds", type=int, default=3)
-    once.set_defaults(run=_ct2_once)
+    # _ct2-once times one backend, in each child process that ct2-backends starts.
+    for name, run in (("ct2-backends", ct2_backends), ("_ct2-once", _ct2_once)):
+        c = commands.add_parser(name)
+        c.add_argument("ct2_dir")
+        c.add_argument("--threads", type=int, default=2)
+        c.add_argument("--rounds", type=int, default=3)
+        c.set_defaults(run=run)
     p = commands.add_parser("profile")
     p.add_argument("export_dir")
     p.add_argument("--threads", type=int, default=2)
