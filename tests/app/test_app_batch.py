@@ -4,10 +4,12 @@ run on the worker thread, failures, cancel, export. With the trained fixture mod
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import sys
 import threading
 from pathlib import Path
+from unittest import mock
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -15,6 +17,7 @@ from test_app_window import slow_down
 from test_long_document import EXAMPLES, long_document
 
 from engine import Summarizer
+from engine.batch import SummaryTable
 from engine.long_document import summarize_document
 from pegasus_desktop.batch import CANCELLED, DONE, FAILED, QUEUED
 from pegasus_desktop.settings import load_settings
@@ -220,6 +223,13 @@ def test_export_all_to_a_folder_and_to_csv(qtbot, loaded_window, tmp_path, shown
         ("ok", EXAMPLES[2]["summary"]),
     ]
     assert all(float(r["seconds"]) > 0 and int(r["input_tokens"]) > 0 for r in rows if r["status"] == "ok")
+    exported = table.read_bytes()
+    full_disk = OSError(errno.ENOSPC, "No space left on device")
+    with mock.patch.object(SummaryTable, "write", side_effect=[table, full_disk]):
+        assert not window.batch.export(table, "csv")
+    assert shown_errors[-1][0] == "Not exported"
+    assert table.read_bytes() == exported, "a failed export leaves the earlier file as it was"
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == ["all.csv"], "and no partial file"
     lines = tmp_path / "all.jsonl"
     assert window.batch.export(lines, "jsonl")
     assert json.loads(lines.read_text().splitlines()[3])["summary"] == EXAMPLES[2]["summary"]
