@@ -149,10 +149,15 @@ def test_the_build_is_one_folder_with_a_small_launcher(build):
     assert re.search(r"^build time: \d+\.\d min", build.output, re.MULTILINE)
 
 
-def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
+def _bundled_modules(build) -> set[str]:
+    """The Python modules frozen into the bundle's PYZ archive."""
     from PyInstaller.archive.readers import CArchiveReader
 
-    modules = set(CArchiveReader(str(build.exe)).open_embedded_archive("PYZ.pyz").toc)
+    return set(CArchiveReader(str(build.exe)).open_embedded_archive("PYZ.pyz").toc)
+
+
+def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
+    modules = _bundled_modules(build)
     for module in (
         "pegasus_desktop.main_window",
         "pegasus_desktop.export_child",
@@ -192,8 +197,6 @@ def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
 
 
 def test_the_bundle_leaves_out_unused_qt_torch_tests_dev_tools_and_cuda(build):
-    from PyInstaller.archive.readers import CArchiveReader
-
     files = build.files()
     unused_qt = re.compile(
         r"WebEngine|Qt6?3D|Multimedia|Qt6?Qml|Qt6?Quick|Qt6?Pdf|QtCharts|Qt6Sql|QtTest"
@@ -209,7 +212,7 @@ def test_the_bundle_leaves_out_unused_qt_torch_tests_dev_tools_and_cuda(build):
     assert [f for f in files if re.search(r"_test\.so|libbackend_with_compiler", f)] == []
     cuda = re.compile(r"libcuda|libcudnn|libcublas|libnccl|libnvrtc|libtorch_cuda|/nvidia/")
     assert [f for f in files if cuda.search(f)] == []
-    modules = set(CArchiveReader(str(build.exe)).open_embedded_archive("PYZ.pyz").toc)
+    modules = _bundled_modules(build)
     for module in (
         "tkinter",
         "matplotlib",
