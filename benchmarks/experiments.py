@@ -4,6 +4,8 @@
     python -m benchmarks.experiments bandwidth               # how fast int8 weights stream from memory
     python -m benchmarks.experiments ct2-backends CT2_DIR    # CTranslate2 with each of its CPU GEMM backends
     python -m benchmarks.experiments profile EXPORT_DIR      # time per operator: encoder, decoder step
+    python -m benchmarks.experiments attention               # our attention operators against MultiHeadAttention
+    python -m benchmarks.experiments four-bit-decoder FP32_DIR INT8_DIR  # greedy with a 4-bit decoder
     python -m benchmarks.experiments export-memory CHECKPOINT  # peak RSS of each export stage
     python -m benchmarks.experiments repeat EXPORT_DIR       # the same summary again and again, in one process
 
@@ -255,6 +257,102 @@ def repeat(args) -> None:
           + ", ".join(f"{s:.2f}" for s in seconds))
 
 
+def attention(args) -> None:
+    """Time attention alone, 16 layers of the cnn shape, as our graphs write it and as onnxruntime's
+    fused ``MultiHeadAttention``: the encoder's, and a decoder step's cross- and self-attention."""
+    import onnxruntime as ort
+
+    from benchmarks import attention_forms as forms
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.log_severity_level = args.threads, 3
+    cases = [("encoder", 1, 0, forms.encoder)]
+    for rows in (1, 4):  # greedy; one input's 4 beams
+        cases += [("cross", rows, 0, forms.cross),
+                  ("self", rows, args.past, lambda fused, rows=rows: forms.self_attention(fused, rows))]
+    print(f"ms for 16 layers of attention alone, {args.threads} thread(s), median of {args.rounds} runs")
+    for kind, rows, past, build in cases:
+        results, cells = {}, []
+        for fused in (False, True):  # one session at a time (see bandwidth)
+            session = ort.InferenceSession(build(fused).SerializeToString(), options)
+            inputs = forms.feeds(kind, fused, rows, past)
+            results[fused] = session.run(None, inputs)  # also the warm-up
+            seconds = []
+            for _ in range(args.rounds):
+                start = time.perf_counter()
+                session.run(None, inputs)
+                seconds.append(time.perf_counter() - start)
+            cells.append(f"{'MultiHeadAttention' if fused else 'ours'} {np.median(seconds) * 1000:.1f}")
+            del session
+        difference = max(float(np.abs(a - b).max()) for a, b in zip(results[False], results[True]))
+        shape = f"{kind} rows={rows}" + (f" past={past}" if kind == "self" else "")
+        print(f"{shape:24s} {' | '.join(cells)}  (largest difference {difference:.1e})")
+
+
+def four_bit_decoder(args) -> None:
+    """512 tokens in and 64 steps out: the int8 export's encoder with its own int8 decoder, and
+    with the fp32 export's decoder in 4 bits. ``--rows 4`` runs the steps of one input's 4 beams
+    (argmax per row: the weights' traffic of beam search without its bookkeeping). Then the trained
+    fixture: does a 4-bit decoder answer its 200 held-out articles as fp32 does?"""
+    import onnxruntime as ort
+
+    from benchmarks.four_bit import four_bit_decoder as build
+    from engine.model import OnnxPegasus, _CachedDecoder
+    from engine.runtime import Sessions, session_options
+
+    fp32_dir, int8_dir = Path(args.fp32_dir), Path(args.int8_dir)
+    four_bit = build(fp32_dir, args.block).SerializeToString()
+    ids = np.random.default_rng(0).integers(3, 96103, (1, 512))
+    mask = np.ones_like(ids)
+    print(f"{args.rows} row(s), 512 tokens in, 64 steps, {args.threads} threads (int8 encoder in both)")
+    for label in ("int8 decoder", f"4-bit decoder (block {args.block})") * 2:  # alternated
+        decoder = ort.InferenceSession(four_bit if "4-bit" in label else str(int8_dir / "decoder.onnx"),
+                                       session_options(args.threads))
+        encoder = ort.InferenceSession(str(int8_dir / "encoder.onnx"), session_options(args.threads))
+        model = OnnxPegasus(str(int8_dir), Sessions(encoder, decoder, int8_dir))
+        for _ in range(args.rounds):
+            start = time.perf_counter()
+            cross = model.encode(ids, mask)
+            encoded = time.perf_counter()
+            state = _CachedDecoder(decoder, model.decoder_embedding, model.layers, cross, mask, rows=args.rows)
+            token = np.zeros((args.rows, 1), np.int64)
+            for _ in range(64):
+                token = state.step(token).argmax(-1)[:, None]
+            end = time.perf_counter()
+            print(f"{label}: {end - start:.2f} s (encoder {encoded - start:.2f} s, "
+                  f"{(end - encoded) / 64 * 1000:.1f} ms per step)")
+        del model, encoder, decoder
+    if not args.skip_fixture:
+        _four_bit_on_the_fixture(args.block)
+
+
+def _four_bit_on_the_fixture(block: int) -> None:
+    import onnxruntime as ort
+
+    from benchmarks.four_bit import four_bit_decoder as build
+    from engine import OnnxPegasus, Summarizer
+    from engine.export.pipeline import export
+    from engine.runtime import Sessions, get_onnx_runtime_sessions, session_options
+
+    fixture = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "tiny-pegasus"
+    held_out = [json.loads(line) for line in (fixture / "heldout.jsonl").read_text().splitlines()]
+    with tempfile.TemporaryDirectory() as root:
+        folders = {p: export(str(fixture), root, precision=p).folder for p in ("fp32", "int8")}
+        int8 = get_onnx_runtime_sessions(folders["int8"])
+        decoder = ort.InferenceSession(build(folders["fp32"], block).SerializeToString(), session_options())
+        with_four_bit = Sessions(int8.encoder, decoder, folders["int8"])
+        summarizers = {
+            "fp32": Summarizer(OnnxPegasus(str(folders["fp32"]))),
+            "int8": Summarizer(OnnxPegasus(str(folders["int8"]), int8)),
+            "int8 encoder, 4-bit decoder": Summarizer(OnnxPegasus(str(folders["int8"]), with_four_bit)),
+        }
+        answers = {name: [s.summarize(e["article"]).text for e in held_out] for name, s in summarizers.items()}
+    for name, texts in answers.items():
+        same = sum(a == b for a, b in zip(texts, answers["fp32"]))
+        right = sum(a == e["summary"] for a, e in zip(texts, held_out))
+        print(f"trained fixture, {name}: same as fp32 on {same}/{len(held_out)}, right on {right}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.experiments", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -289,6 +387,20 @@ def main() -> None:
     r.add_argument("--calls", type=int, default=7)
     r.add_argument("--threads", type=int, default=2)
     r.set_defaults(run=repeat)
+    a = commands.add_parser("attention")
+    a.add_argument("--threads", type=int, default=2)
+    a.add_argument("--rounds", type=int, default=15)
+    a.add_argument("--past", type=int, default=32, help="cached positions in the self-attention case")
+    a.set_defaults(run=attention)
+    f = commands.add_parser("four-bit-decoder")
+    f.add_argument("fp32_dir")
+    f.add_argument("int8_dir")
+    f.add_argument("--block", type=int, default=128)
+    f.add_argument("--rows", type=int, default=1)
+    f.add_argument("--skip-fixture", action="store_true")
+    f.add_argument("--threads", type=int, default=2)
+    f.add_argument("--rounds", type=int, default=3)
+    f.set_defaults(run=four_bit_decoder)
     args = parser.parse_args()
     args.run(args)
 

@@ -1,0 +1,147 @@
+"""Attention written as our graphs write it, and as onnxruntime's fused ``MultiHeadAttention``.
+
+Used by ``python -m benchmarks.experiments attention``: would the fused contrib operator make the
+encoder or a decoder step faster? Each graph chains 16 layers of attention alone (no projections),
+in the shapes of the cnn_dailymail checkpoint: 16 heads of 64, a 512-token source.
+
+- ``encoder``: the encoder's self-attention over all source positions, from a fused Q/K/V tensor.
+- ``cross``: a decoder step's cross-attention: the queries of one input's beams against its
+  precomputed (1, heads, src, head_dim) K/V.
+- ``self``: a decoder step's self-attention: the cache's rows gathered, one position appended.
+
+The "ours" forms copy the operator chains of ``engine/export/graphs.py``; keep them in step.
+This module knows nothing about checkpoints or timing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+HEADS, HEAD_DIM, LAYERS, SOURCE = 16, 64, 16, 512
+D_MODEL = HEADS * HEAD_DIM
+SCALE = HEAD_DIM**-0.5
+FLOAT = TensorProto.FLOAT
+MS = "com.microsoft"
+
+
+def _model(nodes, inputs, outputs, constants: dict):
+    inits = [numpy_helper.from_array(np.asarray(value), name) for name, value in constants.items()]
+    outputs = [helper.make_tensor_value_info(name, FLOAT, None) for name in outputs]
+    graph = helper.make_graph(nodes, "attention", inputs, outputs, inits)
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid(MS, 1)]
+    return helper.make_model(graph, opset_imports=opsets, ir_version=8)
+
+
+def _node(op, inputs, outputs, **attributes):
+    domain = MS if op in ("FusedMatMul", "MultiHeadAttention") else None
+    return helper.make_node(op, inputs, outputs, domain=domain, **attributes)
+
+
+def encoder(fused: bool):
+    """16 independent layers: ``x{i}`` (1, src, 3 * d_model) -> ``o{i}`` (1, src, d_model)."""
+    nodes, inputs, outputs = [], [], []
+    constants = {"split_heads": np.array([0, 0, HEADS, HEAD_DIM]), "merge_heads": np.array([0, 0, D_MODEL])}
+    if fused:
+        inputs.append(helper.make_tensor_value_info("mask", TensorProto.INT32, [1, SOURCE]))
+    else:
+        constants["mask"] = np.zeros((1, 1, 1, SOURCE), np.float32)  # additive: nothing masked
+    for i in range(LAYERS):
+        inputs.append(helper.make_tensor_value_info(f"x{i}", FLOAT, [1, SOURCE, 3 * D_MODEL]))
+        q, k, v = f"q{i}", f"k{i}", f"v{i}"
+        nodes.append(_node("Split", [f"x{i}"], [q, k, v], axis=-1))
+        if fused:
+            nodes.append(_node("MultiHeadAttention", [q, k, v, "", "mask"], [f"o{i}"], num_heads=HEADS, scale=SCALE))
+        else:
+            for t in (q, k, v):
+                nodes += [_node("Reshape", [t, "split_heads"], [f"{t}_r"]),
+                          _node("Transpose", [f"{t}_r"], [f"{t}_t"], perm=[0, 2, 1, 3])]
+            nodes += [
+                _node("FusedMatMul", [f"{q}_t", f"{k}_t"], [f"s{i}"], alpha=SCALE, transB=1),
+                _node("Add", [f"s{i}", "mask"], [f"m{i}"]),
+                _node("Softmax", [f"m{i}"], [f"p{i}"], axis=-1),
+                _node("MatMul", [f"p{i}", f"{v}_t"], [f"a{i}"]),
+                _node("Transpose", [f"a{i}"], [f"a{i}_t"], perm=[0, 2, 1, 3]),
+                _node("Reshape", [f"a{i}_t", "merge_heads"], [f"o{i}"]),
+            ]
+        outputs.append(f"o{i}")
+    return _model(nodes, inputs, outputs, constants)
+
+
+def cross(fused: bool):
+    """16 chained layers: ``q`` (rows, d_model) of one input's beams against ``k{i}``/``v{i}``."""
+    inputs = [helper.make_tensor_value_info("q", FLOAT, ["rows", D_MODEL])]
+    constants = {"flat": np.array([-1, D_MODEL])}
+    if fused:
+        inputs.append(helper.make_tensor_value_info("mask", TensorProto.INT32, [1, SOURCE]))
+        constants["group"] = np.array([1, -1, D_MODEL])
+    else:
+        constants |= {"group": np.array([1, -1, HEADS, HEAD_DIM]), "mask": np.zeros((1, 1, 1, SOURCE), np.float32)}
+    nodes, previous = [], "q"
+    for i in range(LAYERS):
+        inputs += [helper.make_tensor_value_info(f"{t}{i}", FLOAT, [1, HEADS, SOURCE, HEAD_DIM]) for t in "kv"]
+        nodes.append(_node("Reshape", [previous, "group"], [f"g{i}"]))
+        if fused:
+            nodes.append(_node("MultiHeadAttention", [f"g{i}", f"k{i}", f"v{i}", "", "mask"], [f"a{i}"],
+                               num_heads=HEADS, scale=SCALE))
+        else:
+            nodes += [
+                _node("Transpose", [f"g{i}"], [f"g{i}_t"], perm=[0, 2, 1, 3]),
+                _node("FusedMatMul", [f"k{i}", f"g{i}_t"], [f"s{i}"], alpha=SCALE, transB=1),  # keys as M
+                _node("Transpose", [f"s{i}"], [f"s{i}_t"], perm=[0, 1, 3, 2]),
+                _node("Add", [f"s{i}_t", "mask"], [f"m{i}"]),
+                _node("Softmax", [f"m{i}"], [f"p{i}"], axis=-1),
+                _node("MatMul", [f"p{i}", f"v{i}"], [f"h{i}"]),
+                _node("Transpose", [f"h{i}"], [f"a{i}"], perm=[0, 2, 1, 3]),
+            ]
+        nodes.append(_node("Reshape", [f"a{i}", "flat"], [f"o{i}"]))
+        previous = f"o{i}"
+    return _model(nodes, inputs, [previous], constants)
+
+
+def self_attention(fused: bool, rows: int):
+    """16 chained layers: ``q`` (rows, d_model) is the new query, key and value; ``pk{i}``/``pv{i}``
+    the (rows, heads, past, head_dim) cache, gathered by rows as beam search does."""
+    inputs = [helper.make_tensor_value_info("q", FLOAT, ["rows", D_MODEL])]
+    constants = {"flat": np.array([-1, D_MODEL]), "cache_rows": np.arange(rows),
+                 "one": np.array([-1, 1, D_MODEL]) if fused else np.array([-1, HEADS, 1, HEAD_DIM]),
+                 "scores": np.array([0, 0, 1, -1])}
+    nodes, outputs, previous = [], [], "q"
+    for i in range(LAYERS):
+        inputs += [helper.make_tensor_value_info(f"p{t}{i}", FLOAT, ["rows", HEADS, "past", HEAD_DIM]) for t in "kv"]
+        nodes += [_node("Reshape", [previous, "one"], [f"n{i}"]),
+                  _node("Gather", [f"pk{i}", "cache_rows"], [f"gk{i}"], axis=0),
+                  _node("Gather", [f"pv{i}", "cache_rows"], [f"gv{i}"], axis=0)]
+        if fused:
+            nodes.append(_node("MultiHeadAttention", [f"n{i}", f"n{i}", f"n{i}", "", "", "", f"gk{i}", f"gv{i}"],
+                               [f"a{i}", f"K{i}", f"V{i}"], num_heads=HEADS, scale=SCALE))
+        else:
+            nodes += [
+                _node("Concat", [f"gk{i}", f"n{i}"], [f"K{i}"], axis=2),
+                _node("Concat", [f"gv{i}", f"n{i}"], [f"V{i}"], axis=2),
+                _node("FusedMatMul", [f"K{i}", f"n{i}"], [f"s{i}"], alpha=SCALE, transB=1),
+                _node("Reshape", [f"s{i}", "scores"], [f"r{i}"]),
+                _node("Softmax", [f"r{i}"], [f"p{i}"], axis=-1),
+                _node("MatMul", [f"p{i}", f"V{i}"], [f"a{i}"]),
+            ]
+        nodes.append(_node("Reshape", [f"a{i}", "flat"], [f"o{i}"]))
+        outputs += [f"K{i}", f"V{i}"]
+        previous = f"o{i}"
+    return _model(nodes, inputs, [previous, *outputs], constants)
+
+
+def feeds(kind: str, fused: bool, rows: int, past: int) -> dict[str, np.ndarray]:
+    """Random inputs of the graph ``kind`` ("encoder", "cross" or "self")."""
+    rng = np.random.default_rng(0)
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    mask = {"mask": np.ones((1, SOURCE), np.int32)} if fused and kind != "self" else {}
+    if kind == "encoder":
+        return mask | {f"x{i}": normal(1, SOURCE, 3 * D_MODEL) for i in range(LAYERS)}
+    if kind == "cross":
+        return mask | {"q": normal(rows, D_MODEL)} | {f"{t}{i}": normal(1, HEADS, SOURCE, HEAD_DIM)
+                                                       for i in range(LAYERS) for t in "kv"}
+    return {"q": normal(rows, D_MODEL)} | {f"p{t}{i}": normal(rows, HEADS, past, HEAD_DIM)
+                                          for i in range(LAYERS) for t in "kv"}
