@@ -151,6 +151,9 @@ class FirstRunView(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.start_button = QPushButton("Start")
         self.start_button.setObjectName("start")
+        # Outside a dialog only an auto-default button answers Return; with the focus on it (see
+        # _set_running and MainWindow.show_first_run), Return starts the export.
+        self.start_button.setAutoDefault(True)
         self.start_button.clicked.connect(self.start)
         buttons = QHBoxLayout()
         buttons.addWidget(self.settings_button)
@@ -254,6 +257,7 @@ class FirstRunView(QWidget):
         self.start_button.setEnabled(not running)
         self.settings_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
+        (self.cancel_button if running else self.start_button).setFocus()
 
     def _show_message(self, text: str) -> None:
         self.message.setText(text)

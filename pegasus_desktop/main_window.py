@@ -184,6 +184,7 @@ class MainWindow(ArticleFiles, QMainWindow):
         s = self.settings
         self.first_run.prepare(s.model_id, s.precision, s.models_root_path(), problem, reexport)
         self.stack.setCurrentWidget(self.first_run)
+        self.first_run.start_button.setFocus()
         self.tabs.setVisible(False)
         self._set_ready(False)
         self.status.setText(f"{model_name(s.model_id)} · {s.precision} · not set up yet")

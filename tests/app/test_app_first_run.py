@@ -55,8 +55,10 @@ def test_cancelled_first_run_leaves_no_export_and_offers_to_try_again(
             view.cancel()
 
     view.job.progress.connect(cancel_when_exporting)
+    window.activateWindow()
+    qtbot.waitUntil(view.start_button.hasFocus)  # the keyboard starts it: Return, as in a dialog
     with qtbot.waitSignal(view.job.cancelled, timeout=120_000):
-        view.start()
+        qtbot.keyClick(view.start_button, Qt.Key.Key_Return)
     assert "export" in seen and "verify" not in seen
     assert not view.job.is_running()
     assert not export_dir(str(app_checkpoint), "int8", root).exists()
@@ -64,6 +66,7 @@ def test_cancelled_first_run_leaves_no_export_and_offers_to_try_again(
         str(app_checkpoint), "int8", root
     ).parent.exists()  # no staging left either
     assert view.start_button.text() == "Try again" and view.start_button.isEnabled()
+    assert view.start_button.hasFocus()  # Return tries again
     assert "Cancelled" in view.message.text()
     assert window.model is None and window.stack.currentWidget() is view
 
