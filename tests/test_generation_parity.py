@@ -241,7 +241,10 @@ def test_parity_cases_finish_early_and_pad():
 
 
 def test_resolve_from_checkpoint_defaults_matches_transformers():
-    """A pegasus-xsum-like generation_config (scaled down) as the model default, some options."""
+    """A pegasus-xsum-like generation_config (scaled down) as the model default, some options.
+
+    ``max_new_tokens=2`` is shorter than the default minimum (4 with the start token): transformers
+    warns and stops at 2 new tokens, and so must we (cnn_dailymail's minimum is 32 tokens)."""
     defaults = {
         "num_beams": 3,
         "length_penalty": 0.6,
@@ -253,7 +256,8 @@ def test_resolve_from_checkpoint_defaults_matches_transformers():
     m = model("small")
     saved = m.generation_config
     try:
-        for options in ({}, {"max_new_tokens": 9}, {"num_beams": 1}, {"min_new_tokens": 2}):
+        for options in ({}, {"max_new_tokens": 9}, {"num_beams": 1}, {"min_new_tokens": 2},
+                        {"max_new_tokens": 2}, {"max_length": 3, "num_beams": 1}):
             m.generation_config = HFGenerationConfig(**SPECIAL_TOKENS, **defaults)
             assert_parity_with_defaults("small", options, defaults)
     finally:

@@ -120,7 +120,7 @@ class GenerationConfig:
         Lengths follow `GenerationMixin._prepare_generated_length`: `max_new_tokens`, from the
         options or the defaults, wins over `max_length` and becomes `max_length = 1 +
         max_new_tokens`; with neither set, `max_length = 1 + 20`. Likewise `min_new_tokens`
-        wins over `min_length`.
+        wins over `min_length`. A default minimum longer than the maximum is cut to it.
         """
 
         def pick(name: str) -> Any:
@@ -138,6 +138,12 @@ class GenerationConfig:
             min_length = min_new_tokens + PROMPT_LENGTH
         else:
             min_length = pick("min_length")
+        caller_set_min = options.min_new_tokens is not None or options.min_length is not None
+        if not caller_set_min and isinstance(min_length, int) and min_length > max_length:
+            # The checkpoint's minimum (cnn_dailymail's is 32) does not fit a shorter maximum the
+            # caller asked for. transformers warns and stops at the maximum, as this does; a
+            # minimum the caller set themselves still has to fit (_validate).
+            min_length = max_length
 
         eos_token_id = _single_eos(model_defaults.get("eos_token_id"))
         pad_token_id = _first_set(model_defaults.get("pad_token_id"), eos_token_id)
