@@ -140,6 +140,9 @@ class OnnxPegasus:
         return ids, mask
 
     def generation_config(self, options: GenerationOptions | None = None, **kwargs) -> GenerationConfig:
+        # transformers code often passes use_cache=True. Our decoder always keeps its cache, and
+        # the cache never changes the tokens, so the flag is accepted and has nothing to do.
+        kwargs.pop("use_cache", None)
         unknown = sorted(set(kwargs) - set(_OPTION_NAMES))
         if unknown:
             raise ValueError(f"unknown generation options {unknown}; accepted: {', '.join(_OPTION_NAMES)}")

@@ -45,6 +45,7 @@ OPTIONS = {
     "greedy-repetition": dict(num_beams=1, repetition_penalty=1.5, max_length=20),
     "beam2-repetition": dict(num_beams=2, repetition_penalty=1.3, max_length=20),
     "no-forced-eos": dict(num_beams=2, forced_eos_token_id=None, max_length=12),
+    "beam2-use-cache": dict(num_beams=2, use_cache=True, max_length=16),  # common in HF code: a no-op
 }
 
 
