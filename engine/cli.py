@@ -69,6 +69,8 @@ def read_text(source: str) -> str:
         check_length(text, name)
     except DocumentError as e:
         raise EngineError(str(e)) from e
+    except OSError as e:  # a mistyped or unreadable path: name it, as cat does
+        raise EngineError(f"{source}: {e.strerror or e}") from e
     return text
 
 

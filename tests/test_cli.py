@@ -37,6 +37,12 @@ def test_binary_file_is_refused(tiny_exports, tiny_checkpoint, tmp_path, capsys)
     assert "binary" in capsys.readouterr().err
 
 
+def test_a_missing_file_is_named_plainly(tiny_exports, tiny_checkpoint, tmp_path, capsys):
+    missing = tmp_path / "artcle.txt"
+    assert main(["summarize", str(missing), "--model", str(tiny_checkpoint), "--models-dir", str(tiny_exports)]) == 1
+    assert capsys.readouterr().err == f"error: {missing}: No such file or directory\n"
+
+
 def test_bad_option_is_an_error_not_a_crash(tiny_exports, tiny_checkpoint, tmp_path, capsys):
     article = tmp_path / "a.txt"
     article.write_text("w5 w6")
