@@ -219,7 +219,8 @@ def _summarize_batch(args, files: list[Path]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pegasus-summarize", description=__doc__.split("\n\n")[0])
+    description = "Export a checkpoint, or summarize files, from the command line."
+    parser = argparse.ArgumentParser(prog="pegasus-summarize", description=description)
     commands = parser.add_subparsers(dest="command", required=True)
 
     export = commands.add_parser("export", help="export a checkpoint to ONNX (and int8)")
