@@ -120,6 +120,9 @@ class OnnxPegasus:
 
     def _prepare(self, input_ids, attention_mask) -> tuple[np.ndarray, np.ndarray]:
         ids = _to_numpy(input_ids, "input_ids")
+        if ids.size == 0:  # the encoder would attend over nothing: no meaningful summary exists
+            raise ValueError(f"input_ids holds no tokens (shape {ids.shape}); give at least one input of at "
+                             f"least one token")
         pad = self.generation_defaults.get("pad_token_id", 0)
         eos = self.generation_defaults.get("eos_token_id", 1)
         if attention_mask is None:  # as transformers: padding is masked when it differs from eos

@@ -79,6 +79,24 @@ def test_invalid_options_raise_value_error_saying_what_is_accepted(model, option
         model.generate([[5, 6, 1]], **options)
 
 
+@pytest.mark.parametrize(
+    "input_ids, mask, message",
+    [
+        (np.zeros((1, 0), np.int64), None, "no tokens"),
+        (np.zeros((0, 4), np.int64), None, "no tokens"),
+        (np.array([[5.0, 6.0, 1.0]]), None, "integer ids"),
+        (np.ones((1, 2, 3), np.int64), None, "integer ids"),
+        ([[5, 100_000, 1]], None, "token ids must be in"),
+        ([[5, -3, 1]], None, "token ids must be in"),
+        ([[5, 6, 1]], [[1, 1]], "attention_mask has shape"),
+    ],
+    ids=["no-tokens", "no-inputs", "floats", "3-d", "past-vocab", "negative", "mask-shape"],
+)
+def test_bad_input_ids_raise_value_error_saying_what_is_wrong(model, input_ids, mask, message):
+    with pytest.raises(ValueError, match=message):
+        model.generate(input_ids, attention_mask=mask, max_new_tokens=3)
+
+
 def test_empty_text_is_refused_clearly(tiny_exports, tiny_checkpoint):
     summarizer = Summarizer.load(str(tiny_checkpoint), root=tiny_exports)
     with pytest.raises(ValueError, match="empty"):
