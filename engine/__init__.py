@@ -13,7 +13,12 @@ import os as _os
 _os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 _os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from engine.api import export_and_get_onnx_model, generate_onnx_representation, get_onnx_model, quantize
+from engine.api import (
+    export_and_get_onnx_model,
+    generate_onnx_representation,
+    get_onnx_model,
+    quantize,
+)
 from engine.errors import EngineError, GenerationCancelled, OfflineError
 from engine.export.pipeline import ExportOptions
 from engine.generation import GenerationConfig, GenerationOptions

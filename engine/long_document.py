@@ -135,15 +135,23 @@ def _summarize_round(summarizer, round_, pieces, options, done, on_chunk, on_tex
             raise GenerationCancelled("Summarizing was cancelled.")
         chunk = ChunkSummary(round_, index, len(pieces), summarizer.count_tokens(piece))
         _notify(on_chunk, chunk)
-        partial = None
-        if on_text is not None:
-            partial = lambda best: on_text("\n\n".join(t for t in [*texts, best] if t.strip()))
+        partial = None if on_text is None else _with_finished_parts(on_text, texts)
         summary = summarizer.summarize(piece, options, on_text=partial, should_stop=should_stop)
         texts.append(summary.text)
         finished = ChunkSummary(round_, index, len(pieces), chunk.input_tokens, summary)
         done.append(finished)
         _notify(on_chunk, finished)
     return texts
+
+
+def _with_finished_parts(on_text: Callable[[str], None], texts: list[str]) -> Callable[[str], None]:
+    """``on_text`` for the part being summarized: the finished parts' summaries, then its best text so
+    far, a paragraph each (``texts`` grows as parts finish)."""
+
+    def show(best: str) -> None:
+        on_text("\n\n".join(t for t in [*texts, best] if t.strip()))
+
+    return show
 
 
 def _notify(callback, value) -> None:

@@ -82,7 +82,10 @@ class Summarizer:
         kept = self.tokenizer.truncate(ids, self.max_input_tokens)
         on_token = None
         if on_text is not None:
-            on_token = lambda best: on_text(self.tokenizer.decode(best[0]))
+
+            def on_token(best: np.ndarray) -> None:  # best: (1, length), the best sequence so far
+                on_text(self.tokenizer.decode(best[0]))
+
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InputTruncatedWarning)  # reported in Summary.truncated

@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import appinfo
+import appinfo  # noqa: E402 - packaging/ is put on sys.path just above
 
 SPEC = HERE / "pegasus-desktop.spec"
 

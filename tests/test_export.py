@@ -12,7 +12,12 @@ import pytest
 
 from engine import EngineError, get_onnx_model
 from engine.export.weights import tensor_array
-from engine.graph_names import cross_names, decoder_input_names, decoder_output_names, encoder_input_names
+from engine.graph_names import (
+    cross_names,
+    decoder_input_names,
+    decoder_output_names,
+    encoder_input_names,
+)
 from engine.model_dir import export_dir, model_slug, verify
 
 
@@ -235,7 +240,12 @@ def test_progress_reports_every_stage(tiny_checkpoint, tmp_path):
 
 
 def test_step_by_step_pipeline_matches_fast_pegasus_names(tiny_checkpoint, tmp_path):
-    from engine import OnnxPegasus, generate_onnx_representation, get_onnx_runtime_sessions, quantize
+    from engine import (
+        OnnxPegasus,
+        generate_onnx_representation,
+        get_onnx_runtime_sessions,
+        quantize,
+    )
 
     paths = generate_onnx_representation(str(tiny_checkpoint), tmp_path)
     assert paths.encoder.name == "encoder.onnx" and paths.folder.name == "fp32"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from builders import TINY_PEGASUS
+
 from engine import GenerationOptions, Summarizer
 from engine.export.pipeline import export
 

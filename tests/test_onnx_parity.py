@@ -12,8 +12,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
 from builders import random_model, save_checkpoint
+
 from engine import get_onnx_model
 from engine.export.pipeline import export
 

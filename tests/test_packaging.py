@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.packaging, pytest.mark.slow]
 
 REPO = TINY_PEGASUS.parents[2]
 sys.path.insert(0, str(REPO / "packaging"))
-import appinfo  # packaging/ is a folder of scripts, not a package
+import appinfo  # noqa: E402 - packaging/ is a folder of scripts, not a package
 
 APP = appinfo.read()
 NAME = APP.name

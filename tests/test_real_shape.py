@@ -11,8 +11,8 @@ import warnings
 
 import numpy as np
 import pytest
-
 from builders import real_shape_checkpoint
+
 from engine import OnnxPegasus, generate_onnx_representation, get_onnx_runtime_sessions, quantize
 
 pytestmark = pytest.mark.slow

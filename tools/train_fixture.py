@@ -43,7 +43,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "fixtures"))
 
-import tiny_pegasus_task as task
+import tiny_pegasus_task as task  # noqa: E402 - tests/fixtures is put on sys.path just above
 
 SEED = 0
 SP_VOCAB_SIZE = 512  # an upper bound: the trainer stops at the pieces this small corpus has

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.model import smoke_test
 from engine.model_dir import (
     disk_full_error,
     export_dir,
@@ -31,7 +32,6 @@ from engine.model_dir import (
     write_manifest,
 )
 from engine.progress import ProgressCallback, report
-from engine.model import smoke_test
 from engine.runtime import ExportPaths
 
 # Files every precision's folder carries besides the graphs and weights.

@@ -10,7 +10,6 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from pathlib import Path
 
 import pytest
-
 from builders import TINY_PEGASUS
 
 FIXTURE_MODEL = TINY_PEGASUS  # one path, so the app tests and tests/conftest.py share exports
