@@ -1,8 +1,10 @@
 """Batches of files: which files a folder holds, and writing one summary per file.
 
 Results go to a folder (one ``.txt`` or ``.md`` file per input, each written atomically) or to one
-table (``.csv`` or ``.jsonl``, a row per input written as soon as it is known, so an interrupted
-batch keeps the rows it finished). The CLI and the app's Batch view both write through here.
+table (``.csv`` or ``.jsonl``, a row per input written as soon as it is known). A table is written
+beside its target and renamed over it by ``close()``, so an interrupted batch keeps the rows it
+finished, and ``discard()`` after a failure leaves an earlier table as it was. The CLI and the
+app's Batch view both write through here.
 This module knows nothing about Qt, terminals or models.
 """
 
@@ -122,6 +124,9 @@ class SummaryFolder:
     def close(self) -> None:
         pass
 
+    def discard(self) -> None:
+        pass  # each file was written whole, or not at all
+
 
 class SummaryTable:
     """All inputs in one ``.csv`` or ``.jsonl`` file, one row each (failed ones with their error)."""
@@ -132,7 +137,8 @@ class SummaryTable:
         if self.fmt not in TABLE_FORMATS:
             raise ValueError(f"a table must end in .csv or .jsonl; got {self.path.name}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("w", encoding="utf-8", newline="")
+        self._partial = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self._file = self._partial.open("w", encoding="utf-8", newline="")
         self._csv = None
         if self.fmt == "csv":
             self._csv = csv.DictWriter(self._file, fieldnames=COLUMNS)
@@ -147,7 +153,18 @@ class SummaryTable:
         return self.path
 
     def close(self) -> None:
+        """Put the rows written so far in place of ``path``."""
+        try:
+            self._file.close()
+            os.replace(self._partial, self.path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        """Drop the rows: whatever was at ``path`` stays as it was."""
         self._file.close()
+        self._partial.unlink(missing_ok=True)
 
 
 def open_output(target: str | Path, fmt: str = "txt") -> SummaryFolder | SummaryTable:

@@ -8,7 +8,6 @@ file being summarized within a decoder step and leaves the rest queued. No widge
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal, Slot
 
 from engine import ChunkSummary, DocumentSummary, GenerationOptions
-from engine.batch import TABLE_FORMATS, BatchResult, collect_inputs, open_output
+from engine.batch import BatchResult, collect_inputs, open_output
 from pegasus_desktop.documents import SUPPORTED_SUFFIXES
 from pegasus_desktop.signals import emit
 from pegasus_desktop.worker import EngineClient
@@ -178,22 +177,12 @@ class BatchQueue(QObject):
         """Write the summaries to a folder (``fmt`` "txt" or "md"), or to one .csv or .jsonl file
         with a row per finished file (failed ones with their error). Returns the files summarized."""
         finished = [item for item in self.items if item.status in (DONE, FAILED)]
-        target = Path(target)
-        # A table is written beside the target and renamed over it once complete, so a failure
-        # (a full disk) never leaves half a file where the user's earlier export was. Folder
-        # exports already write each file atomically.
-        is_table = target.suffix.lower().lstrip(".") in TABLE_FORMATS
-        staging = target.with_name(f".{target.stem}.partial{target.suffix}") if is_table else target
-        output = open_output(staging, fmt)
+        output = open_output(target, fmt)
         try:
             for item in finished:
                 output.write(item.result())
-            output.close()
-            if is_table:
-                os.replace(staging, target)
         except BaseException:
-            output.close()
-            if is_table:
-                staging.unlink(missing_ok=True)
+            output.discard()  # a failure (a full disk) leaves no half table where the last one was
             raise
+        output.close()
         return sum(1 for item in finished if item.status == DONE)
