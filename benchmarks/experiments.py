@@ -51,21 +51,15 @@ def _linear_chain(weight: np.ndarray, layers: int, distinct: bool = False):
 def kernels(args) -> None:
     """Time one (1024 x 4096) linear layer as fp32, our int8 pattern, and MatMulNBits 8 and 4 bits."""
     import onnxruntime as ort
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
 
+    from benchmarks.four_bit import nbits
     from engine.export.quantize import quantize_model
 
     layers = 8
     weight = (np.random.default_rng(0).standard_normal((1024, 4096)) * 0.02).astype(np.float32)
     forms = {"fp32": _linear_chain(weight, layers), "int8 (ours)": quantize_model(_linear_chain(weight, layers))}
     for bits in (8, 4):
-        config = DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=True, accuracy_level=4, bits=bits)
-        quantizer = MatMulNBitsQuantizer(_linear_chain(weight, layers), algo_config=config)
-        quantizer.process()
-        forms[f"MatMulNBits {bits}-bit"] = quantizer.model.model
+        forms[f"MatMulNBits {bits}-bit"] = nbits(_linear_chain(weight, layers), bits=bits, block_size=32)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.log_severity_level = args.threads, 3
     sessions = {name: ort.InferenceSession(m.SerializeToString(), options) for name, m in forms.items()}
@@ -92,11 +86,8 @@ def bandwidth(args) -> None:
     with its own weights (as in the decoder) or all with the same one (cache-fed), and 4-bit
     MatMulNBits on the same distinct weights; then a plain numpy read of 400 MB for scale."""
     import onnxruntime as ort
-    from onnxruntime.quantization.matmul_nbits_quantizer import (
-        DefaultWeightOnlyQuantConfig,
-        MatMulNBitsQuantizer,
-    )
 
+    from benchmarks.four_bit import nbits
     from engine.export.quantize import quantize_model
 
     weight = (np.random.default_rng(0).standard_normal((1024, 4096)) * 0.02).astype(np.float32)
@@ -105,10 +96,8 @@ def bandwidth(args) -> None:
         "int8, distinct weights": quantize_model(_linear_chain(weight, args.layers, distinct=True)),
         "int8, one weight repeated": quantize_model(_linear_chain(weight, args.layers)),
     }
-    config = DefaultWeightOnlyQuantConfig(block_size=128, is_symmetric=True, accuracy_level=4, bits=4)
-    quantizer = MatMulNBitsQuantizer(_linear_chain(weight, args.layers, distinct=True), algo_config=config)
-    quantizer.process()
-    forms["MatMulNBits 4-bit (block 128), distinct weights"] = quantizer.model.model
+    forms["MatMulNBits 4-bit (block 128), distinct weights"] = nbits(
+        _linear_chain(weight, args.layers, distinct=True), bits=4, block_size=128)
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.log_severity_level = args.threads, 3
     print(f"{args.layers} int8 layers of 1024 x 4096 = {megabytes:.0f} MB of weights, {args.threads} thread(s)")

@@ -1,8 +1,7 @@
-"""A decoder with 4-bit weights (onnxruntime's ``MatMulNBits``), for ``experiments four-bit-decoder``.
-
-It answers one question: how fast, and how faithful, would a greedy summary be if the decoder's
-weights (lm_head included) were 4-bit instead of our 8-bit? The engine does not ship this form;
-``benchmarks/NOTES.md`` says why. This module knows nothing about timing.
+"""Weights in onnxruntime's ``MatMulNBits`` form, for ``experiments kernels``, ``bandwidth`` and
+``four-bit-decoder``: how fast, and how faithful, would a summary be with 4-bit (or 8-bit block)
+weights instead of our per-channel int8? The engine does not ship this form; ``benchmarks/NOTES.md``
+says why. This module knows nothing about timing.
 """
 
 from __future__ import annotations
@@ -15,21 +14,26 @@ import onnx
 from onnx import numpy_helper
 
 
-def four_bit_decoder(fp32_export: Path, block_size: int) -> onnx.ModelProto:
-    """The fp32 export's decoder with every constant-weight MatMul (and the lm_head) in 4 bits,
-    symmetric, one scale per ``block_size`` weights, int8 activations (accuracy level 4)."""
+def nbits(model: onnx.ModelProto, *, bits: int, block_size: int) -> onnx.ModelProto:
+    """``model`` with every constant-weight MatMul as ``MatMulNBits``: ``bits``-bit symmetric weights,
+    one scale per ``block_size`` of them, int8 activations (accuracy level 4)."""
     from onnxruntime.quantization.matmul_nbits_quantizer import (
         DefaultWeightOnlyQuantConfig,
         MatMulNBitsQuantizer,
     )
 
-    model = onnx.load(str(fp32_export / "decoder.onnx"))
-    _lm_head_as_matmul(model)
-    config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=True, accuracy_level=4, bits=4)
+    config = DefaultWeightOnlyQuantConfig(block_size=block_size, is_symmetric=True, accuracy_level=4, bits=bits)
     quantizer = MatMulNBitsQuantizer(model, algo_config=config)
     logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)  # a line per node
     quantizer.process()
     return quantizer.model.model
+
+
+def four_bit_decoder(fp32_export: Path, block_size: int) -> onnx.ModelProto:
+    """The fp32 export's decoder with every constant-weight MatMul (and the lm_head) in 4 bits."""
+    model = onnx.load(str(fp32_export / "decoder.onnx"))
+    _lm_head_as_matmul(model)
+    return nbits(model, bits=4, block_size=block_size)
 
 
 def _lm_head_as_matmul(model: onnx.ModelProto) -> None:
