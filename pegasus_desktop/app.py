@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 
 from pegasus_desktop import __version__
-from pegasus_desktop.logs import guard_stdio, setup_logging
+from pegasus_desktop.logs import FILE_ONLY, guard_stdio, setup_logging
 from pegasus_desktop.resources import APP_TITLE, resource_path
 
 log = logging.getLogger(__name__)
+
+NO_DISPLAY_EXIT_CODE = 3  # Qt could not open a window here (pegasus_desktop/display.py says why)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -68,6 +70,19 @@ def _quit_on_ctrl_c(window) -> None:
     timer.start(250)
 
 
+def _can_open_a_window(argv: list[str]) -> bool:
+    """Check before QApplication, whose failure to load a platform is an abort that no code can
+    catch: print what is missing and how to fix it, log it, and say False."""
+    from pegasus_desktop.display import display_problem
+
+    problem = display_problem(argv[1:])
+    if problem is None:
+        return True
+    print(problem, file=sys.stderr)
+    log.error("%s", problem, extra=FILE_ONLY)
+    return False
+
+
 def run(argv: list[str]) -> int:
     guard_stdio()
     early = parse_args(argv[1:])  # --help and --version exit here, before any window
@@ -77,6 +92,8 @@ def run(argv: list[str]) -> int:
         from pegasus_desktop.self_test import run_self_test
 
         return run_self_test(early.model)
+    if not _can_open_a_window(argv):
+        return NO_DISPLAY_EXIT_CODE
 
     from pegasus_desktop.errors import install_excepthook
     from pegasus_desktop.main_window import MainWindow

@@ -17,6 +17,8 @@ from pegasus_desktop.resources import log_dir
 
 LOG_FILE = "pegasus-desktop.log"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# ``log.error(message, extra=FILE_ONLY)``: for a message the caller already printed plainly.
+FILE_ONLY = {"file_only": True}
 
 
 def _fd_is_open(fd: int) -> bool:
@@ -79,6 +81,7 @@ def setup_logging(level: int = logging.INFO) -> Path | None:
         print(f"pegasus-desktop: cannot write the log file: {e}", file=sys.stderr)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)
+    console.addFilter(lambda record: not getattr(record, "file_only", False))
     console.setFormatter(logging.Formatter(_FORMAT))
     root.addHandler(console)
     _route_qt_messages()
