@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 from builders import TINY_PEGASUS
+from native import shared_library
 
 from pegasus_desktop.display import debian_package, display_problem, unresolved_libraries
 
@@ -61,32 +62,12 @@ def _assert_no_abort(result: subprocess.CompletedProcess, cwd: Path) -> None:
     assert not list(cwd.glob("core*"))
 
 
-def _gcc(*args: str) -> None:
-    gcc = shutil.which("gcc") or shutil.which("cc")
-    assert gcc, "a C compiler is needed to build the test's shared libraries (gcc)"
-    subprocess.run([gcc, *args], check=True, capture_output=True, timeout=120)
-
-
 def _plugin_needing(folder: Path, *sonames: str) -> Path:
-    """``folder/libqxcb.so``: a shared library linked against a tiny library for each soname,
-    which are then deleted, as on a machine without their packages."""
-    folder.mkdir(parents=True, exist_ok=True)
-    helpers = folder.parent / f"{folder.name}-helpers"
-    helpers.mkdir()
-    built, calls = [], []
-    for number, soname in enumerate(sonames):
-        source = helpers / f"helper{number}.c"
-        source.write_text(f"int helper{number}(void) {{ return {number}; }}\n")
-        _gcc("-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", str(helpers / soname), str(source))
-        built.append(str(helpers / soname))
-        calls.append(f"helper{number}()")
-    declarations = "".join(f"int helper{n}(void);\n" for n in range(len(sonames)))
-    (helpers / "plugin.c").write_text(
-        f"{declarations}int plugin(void) {{ return {' + '.join(calls)}; }}\n"
-    )
-    plugin = folder / "libqxcb.so"
-    _gcc("-shared", "-fPIC", "-Wl,--no-as-needed", "-o", str(plugin), str(helpers / "plugin.c"), *built)
-    shutil.rmtree(helpers)
+    """``folder/libqxcb.so``, linked against a tiny library for each soname, which are then
+    deleted, as on a machine without their packages."""
+    helpers = [shared_library(folder.parent / "helpers" / soname) for soname in sonames]
+    plugin = shared_library(folder / "libqxcb.so", needs=tuple(helpers))
+    shutil.rmtree(folder.parent / "helpers")
     return plugin
 
 
@@ -145,10 +126,7 @@ def test_a_deleted_library_of_the_plugin_is_named_with_its_package(tmp_path):
 
 
 def test_a_plugin_whose_libraries_are_present_loads(tmp_path):
-    plugin = tmp_path / "platforms" / "libqxcb.so"
-    plugin.parent.mkdir()
-    (tmp_path / "plugin.c").write_text("int plugin(void) { return 1; }\n")
-    _gcc("-shared", "-fPIC", "-o", str(plugin), str(tmp_path / "plugin.c"))
+    plugin = shared_library(tmp_path / "platforms" / "libqxcb.so")
     assert unresolved_libraries(plugin) == ([], "")
 
 
@@ -197,15 +175,15 @@ def test_a_real_x_display_passes_the_check(tmp_path):
     read, write = os.pipe()
     server = subprocess.Popen(
         [xvfb, "-displayfd", str(write), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-        pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=(tmp_path / "xvfb.log").open("w"),
     )
     os.close(write)
     try:
         with os.fdopen(read) as pipe:
             number = pipe.readline().strip()
-        assert number.isdigit()
+        assert number.isdigit(), (tmp_path / "xvfb.log").read_text()
         env = {"DISPLAY": f":{number}"}
-        assert display_problem([], env, platform="linux") is None
+        assert display_problem([], env, platform="linux") is None, display_problem([], env)
         assert display_problem(["-platform", "xcb"], env, platform="linux") is None
     finally:
         server.terminate()
