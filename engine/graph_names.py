@@ -24,7 +24,8 @@ def present_names(layers: int) -> list[str]:
 
 
 def decoder_input_names(layers: int) -> list[str]:
-    return ["inputs_embeds", "cache_rows", "encoder_attention_mask", *past_names(layers), *cross_names(layers)]
+    return ["inputs_embeds", "position_ids", "self_attention_mask", "cache_rows", "cache_length", "reorder_cache",
+            "trim_cache", "encoder_attention_mask", *past_names(layers), *cross_names(layers)]
 
 
 def decoder_output_names(layers: int) -> list[str]:

@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.embedding import TokenEmbedding
 from engine.errors import EngineError
-from engine.generation import GenerationConfig, GenerationOptions, generate
+from engine.generation import DraftStats, GenerationConfig, GenerationOptions, generate
 from engine.graph_names import cross_names, past_names, present_names
 from engine.runtime import Sessions, get_onnx_runtime_sessions
 
@@ -59,8 +59,17 @@ def _to_numpy(value, name: str) -> np.ndarray:
     return array.astype(np.int64)
 
 
+_MASKED = np.float32(np.finfo(np.float32).min)  # what transformers adds to the scores of masked keys
+
+
 class _CachedDecoder:
-    """The decoder graph plus its growing self-attention cache: a ``DecoderState``."""
+    """The decoder graph plus its self-attention cache: a ``DecoderState`` (and a ``DraftVerifier``).
+
+    The cache is padded: every row has the same number of slots, and ``valid`` says which hold a
+    token of that row (a row that rejected drafted tokens keeps their slots, masked, until every row
+    has rejected them; then the graph trims them). ``lengths`` is each row's number of tokens, so
+    its next position.
+    """
 
     def __init__(self, session, embedding: TokenEmbedding, layers: int, cross: list[np.ndarray], mask: np.ndarray,
                  rows: int) -> None:
@@ -72,21 +81,78 @@ class _CachedDecoder:
         self.feeds = {"encoder_attention_mask": mask, **dict(zip(cross_names(layers), cross))}
         self.feeds |= dict.fromkeys(self.past_names, empty)
         self.outputs = ["logits", *self.present_names]
-        self.same_rows = np.arange(rows, dtype=np.int64)
-        self.cache_rows = self.same_rows  # which past row each row continues at the next step
+        self.rows = rows
+        self.cache_rows = np.arange(rows, dtype=np.int64)  # which past row each row continues
+        self.reordered = False
+        self.valid = np.zeros((rows, 0), dtype=bool)  # (rows, slots): the slot holds a token of the row
+        self.lengths = np.zeros(rows, dtype=np.int64)  # (rows,): tokens in each row's cache
+        self.runs = 0  # decoder runs so far (the benchmark and the tests count them)
+        self.last_new = 0
 
     def step(self, input_ids: np.ndarray) -> np.ndarray:
-        embeds = self.embedding(input_ids.reshape(-1))  # (rows, d_model): one new token per row
-        feeds = {**self.feeds, "inputs_embeds": embeds, "cache_rows": self.cache_rows}
+        """One new token per row: (rows, 1) -> next-token logits (rows, vocab)."""
+        return self.run(input_ids)[:, 0]
+
+    def run(self, input_ids: np.ndarray) -> np.ndarray:
+        """``new`` tokens per row, (rows, new) -> the logits after each, (rows, new, vocab).
+
+        All ``new`` positions enter the cache; ``keep`` then says how many of them each row keeps.
+        """
+        rows, new = input_ids.shape
+        slots = self.valid.shape[1]
+        # (Beam search reorders but never drafts: a reordered cache is never trimmed.)
+        trim = 0 if self.reordered else slots - self._kept_slots()
+        if trim:  # drafts every row rejected: the graph drops them before it appends
+            slots -= trim
+            self.valid = self.valid[:, :slots]
+        embeds = self.embedding(input_ids)  # (rows, new, d_model)
+        feeds = {
+            **self.feeds,
+            "inputs_embeds": embeds,
+            "position_ids": self.lengths[:, None] + np.arange(new, dtype=np.int64),
+            "self_attention_mask": self._mask(new),
+            "cache_rows": self.cache_rows,
+            "cache_length": np.array([slots], np.int64),
+            "reorder_cache": np.array(self.reordered),
+            "trim_cache": np.array(bool(trim)),
+        }
         logits, *presents = self.session.run(self.outputs, feeds)
+        self.runs += 1
         self.feeds |= dict(zip(self.past_names, presents))
-        self.cache_rows = self.same_rows
-        return logits  # (rows, vocab)
+        self.valid = np.concatenate([self.valid, np.ones((rows, new), bool)], axis=1)
+        self.lengths = self.lengths + new
+        self.last_new = new
+        self.cache_rows = np.arange(rows, dtype=np.int64)
+        self.reordered = False
+        return logits  # (rows, new, vocab)
+
+    def keep(self, counts: np.ndarray) -> None:
+        """After ``run`` of ``new`` tokens: row r keeps only the first counts[r] (1..new) of them."""
+        new = self.last_new
+        self.valid[:, self.valid.shape[1] - new:] &= np.arange(new) < np.asarray(counts)[:, None]
+        self.lengths = self.lengths - new + counts
+
+    def _kept_slots(self) -> int:
+        """Slots up to the last one any row still holds; later ones can go."""
+        held = self.valid.any(axis=0)
+        return int(held.nonzero()[0][-1]) + 1 if held.any() else 0
+
+    def _mask(self, new: int) -> np.ndarray:
+        """(rows, 1, new, slots + new): 0 where a new position may look, the float minimum elsewhere."""
+        rows, slots = self.valid.shape
+        mask = np.zeros((rows, 1, new, slots + new), np.float32)
+        if not self.valid.all():
+            mask[:, 0, :, :slots] = np.where(self.valid, 0.0, _MASKED)[:, None, :]
+        if new > 1:  # causal among the new positions
+            mask[:, 0, :, slots:] = np.where(np.tri(new, dtype=bool), 0.0, _MASKED)
+        return mask
 
     def reorder(self, rows: np.ndarray) -> None:
-        # The decoder graph gathers the cache rows at its next step. Beam search only permutes rows
+        # The decoder graph gathers the cache rows at its next run. Beam search only permutes rows
         # within one input's beams, which share one cross K/V.
         self.cache_rows = np.ascontiguousarray(self.cache_rows[rows], dtype=np.int64)
+        self.reordered = True
+        self.valid, self.lengths = self.valid[rows], self.lengths[rows]
 
 
 class OnnxPegasus:
@@ -166,13 +232,16 @@ class OnnxPegasus:
         options: GenerationOptions | None = None,
         on_token=None,
         should_stop=None,
+        draft_stats: DraftStats | None = None,
         **kwargs,
     ):
         """Like transformers' ``generate()``: returns sequences with the decoder start token first.
 
         Options come as keywords (``num_beams=4``) or as a ``GenerationOptions``; what is not given
         comes from the model's generation_config.json. A torch tensor comes back when torch tensors
-        went in, otherwise a numpy int64 array.
+        went in, otherwise a numpy int64 array. ``prompt_lookup_num_tokens=N`` (greedy only) drafts
+        up to N tokens from the article and checks them in one decoder run: the same tokens, fewer
+        runs; ``draft_stats`` (a ``DraftStats``) then receives the counts of runs and tokens.
         """
         wants_torch = type(input_ids).__module__.startswith("torch")
         config = self.generation_config(options, **kwargs)
@@ -184,9 +253,9 @@ class OnnxPegasus:
             return _CachedDecoder(self.sessions.decoder, self.decoder_embedding, self.layers, cross, mask,
                                   rows=ids.shape[0] * expand)
 
-        sequences = generate(
-            make_state, batch_size=ids.shape[0], config=config, on_token=on_token, should_stop=should_stop
-        )
+        sources = [row[keep.astype(bool)] for row, keep in zip(ids, mask)]  # drafts copy from the real tokens
+        sequences = generate(make_state, batch_size=ids.shape[0], config=config, on_token=on_token,
+                             should_stop=should_stop, source_ids=sources, draft_stats=draft_stats)
         if wants_torch:
             return sys.modules["torch"].from_numpy(sequences)
         return sequences
@@ -203,6 +272,8 @@ def smoke_test(folder: Path) -> None:
     state = _CachedDecoder(model.sessions.decoder, model.decoder_embedding, model.layers, model.encode(ids, mask), mask, rows=2)
     start = int(model.generation_defaults.get("decoder_start_token_id", 0))
     logits = state.step(np.array([[start], [start]], np.int64))  # two beams of one input
+    drafted = state.run(np.array([[eos + 2, eos + 3], [eos + 2, eos + 4]], np.int64))  # two positions per row
     vocab = int(model.config["vocab_size"])
-    if logits.shape != (2, vocab) or not np.isfinite(logits).all():
+    if (logits.shape != (2, vocab) or drafted.shape != (2, 2, vocab) or not np.isfinite(logits).all()
+            or not np.isfinite(drafted).all()):
         raise EngineError(f"The export in {folder} gives wrong logits {logits.shape}: it is not usable.")

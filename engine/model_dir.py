@@ -34,8 +34,10 @@ MANIFEST = "manifest.json"
 # The export's layout, raised whenever graphs of an older one would not run with this code:
 # 2 = keys cached as (.., time, head_dim) like values, graphs written op by op;
 # 3 = the graphs take inputs_embeds, looked up outside them (embedding.json);
-# 4 = the decoder reorders its cache itself (its cache_rows input).
-MANIFEST_FORMAT = 4
+# 4 = the decoder reorders its cache itself (its cache_rows input);
+# 5 = the decoder runs several new positions per row (drafts verified in one run), with per-row
+#     positions and a self-attention mask, and reorders or trims its cache only when asked.
+MANIFEST_FORMAT = 5
 PRECISIONS = ("int8", "fp32")
 _VERIFIED_STAMP = ".verified.json"  # a cache of the last full check; not part of the export
 _STAGING_PREFIX = ".staging-"

@@ -2,8 +2,11 @@
 
 - The **encoder** graph maps ``inputs_embeds, attention_mask`` to every decoder layer's
   cross-attention key and value, computed once per input: the decoder only reads them.
-- The **decoder** graph runs one step for ``rows`` = inputs x beams: it takes the new token, the
-  self-attention cache and the cross K/V, and returns the logits and the cache one step longer.
+- The **decoder** graph runs ``new`` positions for each of ``rows`` = inputs x beams: one new token
+  per row for a plain step, or the last token plus a draft when drafted tokens are verified (see
+  ``engine/generation/drafting.py``). It takes the new tokens, their positions, a self-attention
+  mask (causal among the new positions; cache slots a row rejected are masked), the cache and the
+  cross K/V, and returns the logits of every new position and the cache ``new`` positions longer.
   Its cache may start empty, so there is no separate first-step graph. Each input's beams are
   consecutive rows and read that input's cross K/V once, together.
 
@@ -18,9 +21,9 @@ lets go of the file's pages, so no session keeps the 96103-row table mapped.
 
 We write the graphs ourselves rather than trace torch modules: a decoder step's time is mostly
 weight traffic plus a cost per operator, and tracing adds hundreds of small shape operators per
-step (every ``view`` reads its sizes at run time). Here every reshape has a constant shape and the
-decoder works on ``(rows, d_model)`` matrices, since it always adds exactly one position. The
-arithmetic follows transformers' eager Pegasus (pre-LayerNorm, ReLU, sinusoidal positions,
+step (every ``view`` reads its sizes at run time). Here reshapes have constant shapes (the decoder
+reads ``rows`` and ``new`` from ``position_ids`` once) and the decoder works on ``(rows * new,
+d_model)`` matrices. The arithmetic follows transformers' eager Pegasus (pre-LayerNorm, ReLU, sinusoidal positions,
 embeddings scaled by sqrt(d_model), ``final_logits_bias``); the parity tests hold us to it.
 
 This module knows nothing about quantization, manifests or decoding.
@@ -33,7 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from onnx import TensorProto
+import onnx
+from onnx import TensorProto, helper
 
 from engine.embedding import EMBEDDING_FILE, embedding_record
 from engine.errors import EngineError
@@ -82,17 +86,16 @@ class _Pegasus:
                queries: str = "many") -> str:
         """softmax(query @ key.T * scaling + mask) @ value, on (.., heads, time, head_dim) tensors.
 
-        ``queries`` says how the scores are best computed: "many" (the encoder), "one" (a decoder
-        step's self-attention: one query per row) or "group" (a step's cross-attention: one query
-        per beam of each input). For the last two, ``key @ query.T`` keeps the long side as M.
+        ``queries`` says how the scores are best computed: "many" (the encoder) or "few" (the
+        decoder: a few new positions per row against the cache, or per input against its source).
+        For "few", ``key @ query.T`` keeps the long side as M, then the small result is transposed.
         """
         g = self.g
         if queries == "many":
             scores = g.op("FusedMatMul", query, key, domain=MS_DOMAIN, alpha=scaling, transB=1)
         else:
             scores_t = g.op("FusedMatMul", key, query, domain=MS_DOMAIN, alpha=scaling, transB=1)  # (.., src, q)
-            scores = (g.op("Reshape", scores_t, g.const([0, 0, 1, -1])) if queries == "one"
-                      else g.op("Transpose", scores_t, perm=[0, 1, 3, 2]))
+            scores = g.op("Transpose", scores_t, perm=[0, 1, 3, 2])
         if mask is not None:
             scores = g.op("Add", scores, mask)
         return g.op("MatMul", g.op("Softmax", scores, axis=-1), value)
@@ -156,46 +159,53 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
     heads = config.decoder_attention_heads
     head_dim = d_model // heads
 
-    x = g.input("inputs_embeds", FLOAT, ["rows", d_model])  # the new token's scaled embedding
-    # Row r continues the cache of past row cache_rows[r]: beam search's reorder (an identity
-    # otherwise). Gathering just before the Concat that copies the cache anyway is far cheaper than
-    # a numpy copy between steps, which allocated the whole cache again every step.
+    # ``new`` positions per row: 1 for a plain step, the last token plus the drafted ones when
+    # drafts are verified. Rows advance independently, so each row says where its positions are
+    # (position_ids) and which cached and new keys each of its positions may see
+    # (self_attention_mask: the caller builds the causal part and masks the cache slots a row
+    # rejected; additive, 0 or the float minimum, as transformers' masks).
+    x = g.input("inputs_embeds", FLOAT, ["rows", "new", d_model])  # the new tokens' scaled embeddings
+    position_ids = g.input("position_ids", INT64, ["rows", "new"])
+    self_mask = g.input("self_attention_mask", FLOAT, ["rows", 1, "new", "total"])
+    # Row r continues the cache of past row cache_rows[r] (beam search's reorder); the cache keeps
+    # only its first cache_length positions (the drafts that every row rejected are dropped). Each
+    # is applied only when its flag is set, so a plain greedy step copies the cache once (Concat).
     cache_rows = g.input("cache_rows", INT64, ["rows"])
+    cache_length = g.input("cache_length", INT64, [1])
+    reorder = g.input("reorder_cache", TensorProto.BOOL, [])
+    trim = g.input("trim_cache", TensorProto.BOOL, [])
     attention_mask = g.input("encoder_attention_mask", INT64, ["batch", "src"])
     past = [g.input(name, FLOAT, ["rows", heads, "past", head_dim]) for name in past_names(layers)]
     cross = [g.input(name, FLOAT, ["batch", heads, "src", head_dim]) for name in cross_names(layers)]
 
-    past_length = g.op("Shape", past[0], start=2, end=3)
-    position = g.op("Slice", p.positions(decoder.embed_positions), past_length,
-                    g.op("Add", past_length, g.const([1])), g.const([0]))  # (1, d_model)
-    x = g.op("Add", x, position)
+    positions = g.op("Gather", p.positions(decoder.embed_positions), position_ids, axis=0)  # (rows, new, d_model)
+    x = g.op("Reshape", g.op("Add", x, positions), g.const([-1, d_model]))  # (rows * new, d_model)
+    edit_cache = g.op("Or", reorder, trim)
     cross_mask = p.additive_mask(attention_mask)
-    # The queries of one input's beams, grouped: (rows, d_model) -> (batch, beams, heads, head_dim).
+    # The queries of one input's rows (beams, and their new positions), grouped:
+    # (rows * new, d_model) -> (batch, beams * new, heads, head_dim).
     group_queries = g.op("Concat", g.op("Shape", attention_mask, start=0, end=1), g.const([-1, heads, head_dim]),
                          axis=0)
+    # (rows * new, 3 * d_model) -> (rows, new, 3 * heads, head_dim)
+    split_qkv = g.op("Concat", g.op("Shape", position_ids), g.const([3 * heads, head_dim]), axis=0)
 
     present = present_names(layers)
     for i, layer in enumerate(decoder.layers):
         name, attn = f"decoder.{i}", layer.self_attn
         h = p.norm(x, f"{name}.self_attn_layer_norm", layer.self_attn_layer_norm)
-        query, key, value = g.op("Split", p.linear(h, f"{name}.qkv", attn.q_proj, attn.k_proj, attn.v_proj),
-                                 axis=-1, outputs=3)
-        # One new position: (rows, d_model) is (rows, heads, 1, head_dim) without moving any data.
-        one_position = g.const([-1, heads, 1, head_dim])
-        key, value = (
-            g.op("Concat", g.op("Gather", past[j], cache_rows, axis=0), g.op("Reshape", new, one_position),
-                 axis=2, names=[present[j]])
-            for j, new in ((2 * i, key), (2 * i + 1, value))
-        )
-        # One new position attends to every cached one, so no causal mask is needed.
-        out = p.attend(g.op("Reshape", query, one_position), key, value, attn.scaling, None, queries="one")
-        x = g.op("Add", x, p.linear(g.op("Reshape", out, g.const([-1, d_model])), f"{name}.out_proj", attn.out_proj))
+        qkv = g.op("Reshape", p.linear(h, f"{name}.qkv", attn.q_proj, attn.k_proj, attn.v_proj), split_qkv)
+        query, key, value = g.op("Split", g.op("Transpose", qkv, perm=[0, 2, 1, 3]), axis=1, outputs=3)
+        key, value = (_append_to_cache(g, past[j], new, present[j], edit_cache, reorder, cache_rows, cache_length)
+                      for j, new in ((2 * i, key), (2 * i + 1, value)))
+        out = p.attend(query, key, value, attn.scaling, self_mask, queries="few")  # (rows, heads, new, head_dim)
+        out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([-1, d_model]))
+        x = g.op("Add", x, p.linear(out, f"{name}.out_proj", attn.out_proj))
 
         cross_attn = layer.encoder_attn
         h = p.norm(x, f"{name}.encoder_attn_layer_norm", layer.encoder_attn_layer_norm)
         query = g.op("Reshape", p.linear(h, f"{name}.cross_q", cross_attn.q_proj), group_queries)
-        query = g.op("Transpose", query, perm=[0, 2, 1, 3])  # (batch, heads, beams, head_dim)
-        out = p.attend(query, cross[2 * i], cross[2 * i + 1], cross_attn.scaling, cross_mask, queries="group")
+        query = g.op("Transpose", query, perm=[0, 2, 1, 3])  # (batch, heads, beams * new, head_dim)
+        out = p.attend(query, cross[2 * i], cross[2 * i + 1], cross_attn.scaling, cross_mask, queries="few")
         out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([-1, d_model]))
         x = g.op("Add", x, p.linear(out, f"{name}.cross_out_proj", cross_attn.out_proj))
         x = p.feed_forward(x, name, layer)
@@ -204,11 +214,41 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
     # (vocab, d_model): the embedding's own bytes when tied, so the writer stores them once.
     lm_head = g.weight("lm_head", _array(model.get_output_embeddings().weight))
     logits = g.op("Add", g.op("Gemm", hidden, lm_head, transB=1),
-                  g.weight("final_logits_bias", _array(model.final_logits_bias)))
-    g.output(logits, "logits", FLOAT, ["rows", config.vocab_size])
+                  g.weight("final_logits_bias", _array(model.final_logits_bias)))  # (rows * new, vocab)
+    logits = g.op("Reshape", logits, g.op("Concat", g.op("Shape", position_ids), g.const([-1]), axis=0),
+                  names=["logits"])
+    g.output(logits, "logits", FLOAT, ["rows", "new", config.vocab_size])
     for name in present:
         g.output(name, name, FLOAT, ["rows", heads, "total", head_dim])
     return g
+
+
+def _append_to_cache(g: GraphBuilder, past: str, new: str, present: str, edit_cache: str, reorder: str,
+                     cache_rows: str, cache_length: str) -> str:
+    """``present = Concat(past, new)`` on the time axis, the past reordered or trimmed first only when
+    asked: an ``If`` whose plain branch is the bare Concat. (A Gather by an identity index, as every
+    greedy step did before, copied the whole cache once more each step; an ``If`` that returned the
+    untouched past also copied it, so each branch ends with its own Concat.)"""
+    def branch(label: str, nodes: list) -> onnx.GraphProto:
+        return helper.make_graph(nodes, f"{present}/{label}", [],
+                                 [helper.make_tensor_value_info(nodes[-1].output[0], FLOAT, None)])
+
+    def concat(label: str, source: str) -> onnx.NodeProto:
+        return helper.make_node("Concat", [source, new], [f"{present}/{label}_appended"], axis=2)
+
+    # The branches make their own constants: passes over the main graph's nodes (quantization)
+    # keep only the initializers those nodes read.
+    start, axis = (helper.make_node("Constant", [], [f"{present}/{what}"], value_ints=[value])
+                   for what, value in (("start", 0), ("axis", 2)))
+    reordered = helper.make_node("Gather", [past, cache_rows], [f"{present}/rows"], axis=0)
+    trimmed = helper.make_node("Slice", [past, start.output[0], cache_length, axis.output[0]], [f"{present}/trimmed"])
+    edited = helper.make_node(
+        "If", [reorder], [f"{present}/edited"],
+        then_branch=branch("reorder", [reordered, concat("reordered", reordered.output[0])]),
+        else_branch=branch("trim", [start, axis, trimmed, concat("trimmed", trimmed.output[0])]),
+    )
+    return g.op("If", edit_cache, names=[present],
+                then_branch=branch("edit", [edited]), else_branch=branch("plain", [concat("plain", past)]))
 
 
 def write_graphs(model, folder: Path, on_graph: Callable[[str], None] | None = None) -> tuple[Path, Path]:

@@ -5,11 +5,14 @@ library; it knows nothing about ONNX, torch or tokenization.
 """
 
 from .decoder import DecoderState, MakeState
+from .drafting import DraftStats, DraftVerifier
 from .options import GenerationConfig, GenerationOptions
 from .search import generate, pick_next_tokens
 
 __all__ = [
     "DecoderState",
+    "DraftStats",
+    "DraftVerifier",
     "GenerationConfig",
     "GenerationOptions",
     "MakeState",

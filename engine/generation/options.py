@@ -35,6 +35,8 @@ _GLOBAL_DEFAULTS: dict[str, Any] = {
     "top_k": 50,
     "top_p": 1.0,
     "seed": None,
+    "prompt_lookup_num_tokens": 0,  # transformers' None: no drafting
+    "max_matching_ngram_size": 2,  # transformers' default when drafting
 }
 _FLOAT_FIELDS = ("length_penalty", "repetition_penalty", "temperature", "top_p")
 
@@ -60,6 +62,10 @@ class GenerationOptions:
     top_k: int | None = None
     top_p: float | None = None
     seed: int | None = None
+    # Copy drafting (greedy only; see drafting.py): the most tokens drafted per decoder run (0: off)
+    # and the longest n-gram of the output looked up in the article. The tokens never change.
+    prompt_lookup_num_tokens: int | None = None
+    max_matching_ngram_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,13 @@ class GenerationConfig:
     decoder_start_token_id: int
     eos_token_id: int
     pad_token_id: int
+    prompt_lookup_num_tokens: int = 0
+    max_matching_ngram_size: int = 2
+
+    @property
+    def drafts(self) -> bool:
+        """Copy drafting is on (greedy only: validation refuses it with beams or sampling)."""
+        return self.prompt_lookup_num_tokens > 0
 
     @property
     def max_new_tokens(self) -> int:
@@ -174,6 +187,8 @@ class GenerationConfig:
             decoder_start_token_id=start,
             eos_token_id=eos_token_id,
             pad_token_id=pad_token_id,
+            prompt_lookup_num_tokens=pick("prompt_lookup_num_tokens"),
+            max_matching_ngram_size=pick("max_matching_ngram_size"),
         )
 
 
@@ -285,3 +300,11 @@ def _validate(config: GenerationConfig) -> None:
         raise ValueError(f"`top_p` must be in (0, 1] (1.0: off), got {config.top_p!r}.")
     if config.seed is not None:
         _check_int("seed", config.seed, minimum=0, accepted=" or None")
+    _check_int("prompt_lookup_num_tokens", config.prompt_lookup_num_tokens, minimum=0, accepted=" (0: no drafting)")
+    _check_int("max_matching_ngram_size", config.max_matching_ngram_size, minimum=1)
+    if config.drafts and (config.num_beams > 1 or config.do_sample):
+        raise ValueError(
+            f"`prompt_lookup_num_tokens` ({config.prompt_lookup_num_tokens}) drafts tokens for greedy "
+            f"decoding only, but num_beams is {config.num_beams} and do_sample is {config.do_sample}. "
+            "Set num_beams=1 and do_sample=False, or prompt_lookup_num_tokens=0 (or None)."
+        )

@@ -9,12 +9,13 @@ This module knows nothing about ONNX, torch or tokenization: it drives an abstra
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from .beam import beam_search
 from .decoder import MakeState, raise_if_cancelled
+from .drafting import DraftStats, greedy_with_drafts
 from .options import GenerationConfig
 from .processors import process_scores, softmax
 
@@ -28,6 +29,8 @@ def generate(
     config: GenerationConfig,
     on_token: Callable[[np.ndarray], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    source_ids: Sequence[np.ndarray] | None = None,
+    draft_stats: DraftStats | None = None,
 ) -> np.ndarray:
     """Decode `batch_size` inputs; returns (batch_size * num_return_sequences, length) int64.
 
@@ -36,9 +39,16 @@ def generate(
     search padding value). `on_token` receives the current best sequence of each input,
     (batch_size, cur_len) int64, after every step. `should_stop` is checked before every decoder
     step; when it returns True, `engine.errors.GenerationCancelled` is raised.
+
+    With `config.drafts` (greedy only), tokens are drafted from `source_ids` (each input's ids,
+    without padding) and verified several per decoder run (`drafting.py`): the same sequences,
+    fewer runs; the state must then also offer `run` and `keep`. `on_token` is then called after
+    every run, which may have added several tokens. `draft_stats` receives the counts.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"`batch_size` must be an integer >= 1, got {batch_size!r}.")
+    if config.drafts:
+        return greedy_with_drafts(make_state, batch_size, config, source_ids, on_token, should_stop, draft_stats)
     if config.is_beam_search:
         return beam_search(
             make_state,
