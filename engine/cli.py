@@ -90,10 +90,7 @@ def _export(args) -> int:
 
     on_progress, close = _progress_printer()
     try:
-        from engine.export.pipeline import ExportOptions
-
-        options = ExportOptions(allow_pickle=args.allow_pickle)
-        paths = export(args.model, args.out, precision=args.precision, options=options, on_progress=on_progress)
+        paths = export(args.model, args.out, precision=args.precision, on_progress=on_progress)
     finally:
         close()
     print(f"Exported {args.model} ({args.precision}) to {paths.folder}", file=sys.stderr)
@@ -218,6 +215,16 @@ def _summarize_batch(args, files: list[Path]) -> int:
     return 0
 
 
+class _RemovedAllowPickle(argparse.Action):
+    """The old opt-in to full unpickling: refused with the reason, so no script relies on it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(
+            "--allow-pickle is gone: pytorch_model.bin is now always read by a loader that rebuilds "
+            "only tensors and never runs code, with no option to unpickle it fully. Remove the option."
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     description = "Export a checkpoint, or summarize files, from the command line."
     parser = argparse.ArgumentParser(prog="pegasus-summarize", description=description)
@@ -227,9 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("model", help="a Hugging Face model id or a local checkpoint folder")
     export.add_argument("--out", type=Path, default=None, help=f"models folder (default {default_models_root()})")
     export.add_argument("--precision", choices=PRECISIONS, default="int8")
-    export.add_argument("--allow-pickle", action="store_true",
-                        help="load a checkpoint whose weights are only in pickle format (pytorch_model.bin); "
-                             "a pickle can run code, so only for a source you trust")
+    export.add_argument("--allow-pickle", nargs=0, action=_RemovedAllowPickle, help=argparse.SUPPRESS)
     export.set_defaults(run=_export)
 
     summarize = commands.add_parser(

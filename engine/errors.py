@@ -24,12 +24,5 @@ class ExportBusyError(EngineError):
 
 
 class UnsafeCheckpointError(EngineError):
-    """The checkpoint would need code execution to load: pickle-only weights, or its own Python code.
-
-    Pickle-only weights can be allowed explicitly (``ExportOptions(allow_pickle=True)``, the CLI's
-    ``--allow-pickle``, or the app's confirmation); remote code never is.
-    """
-
-    def __init__(self, message: str, *, pickle: bool = False) -> None:
-        super().__init__(message)
-        self.pickle = pickle  # True when confirming (allow_pickle) would let the export go on
+    """Loading the checkpoint would run code: it asks for its own Python code (``auto_map``), or
+    a weights file holds something other than tensors. Refused, always; nothing of it runs."""

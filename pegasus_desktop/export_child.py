@@ -7,9 +7,8 @@ only here, so their memory goes back to the system when the process ends, and ki
 process (Cancel) is immediate. This module knows nothing about Qt.
 
 Error kinds: ``"offline"`` (no network and not cached), ``"disk"`` (too little room before, or a
-full disk during, the export), ``"pickle"`` (the weights are only in pickle format: the user may
-confirm and start again with ``allow_pickle``), ``"missing-extra"``, ``"engine"`` (any other
-``EngineError``) and ``"crash"`` (a bug: details carry the traceback).
+full disk during, the export), ``"missing-extra"``, ``"engine"`` (any other ``EngineError``, a
+refused checkpoint among them) and ``"crash"`` (a bug: details carry the traceback).
 """
 
 from __future__ import annotations
@@ -95,7 +94,7 @@ class _Sender:
         )
 
 
-def run_export(model_id: str, root: str, precision: str, conn, allow_pickle: bool = False) -> None:
+def run_export(model_id: str, root: str, precision: str, conn) -> None:
     """The child's target. Never raises: every outcome is a message on ``conn``."""
     _guard_stdio()
     _log_to_file()
@@ -109,18 +108,15 @@ def run_export(model_id: str, root: str, precision: str, conn, allow_pickle: boo
         except DiskSpaceError as e:
             conn.send(("error", "disk", str(e), ""))
             return
-        from engine.errors import DiskFullError, EngineError, UnsafeCheckpointError
-        from engine.export.pipeline import ExportOptions, export
+        from engine.errors import DiskFullError, EngineError
+        from engine.export.pipeline import export
 
-        options = ExportOptions(allow_pickle=allow_pickle)
         try:
-            paths = export(model_id, root, precision=precision, options=options, on_progress=_Sender(conn))
+            paths = export(model_id, root, precision=precision, on_progress=_Sender(conn))
         except EngineError as e:
             log.warning("export failed: %s", e)
             if isinstance(e, DiskFullError):
                 kind = "disk"
-            elif isinstance(e, UnsafeCheckpointError) and e.pickle:
-                kind = "pickle"
             else:
                 kind = "offline" if is_offline_error(e) else "engine"
             conn.send(("error", kind, str(e), "".join(traceback.format_exception(e))))

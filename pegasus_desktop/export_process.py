@@ -64,10 +64,8 @@ class ExportJob(QObject):
     def is_running(self) -> bool:
         return self._process is not None
 
-    def start(
-        self, model_id: str, precision: str, root: Path, *, allow_pickle: bool = False
-    ) -> None:
-        """Export in a new process; ``allow_pickle`` only after the user confirmed it."""
+    def start(self, model_id: str, precision: str, root: Path) -> None:
+        """Export in a new process."""
         if self.is_running():
             raise RuntimeError("an export is already running")
         remove_leftovers(model_id, precision, Path(root))  # from an app that was killed mid-export
@@ -75,7 +73,7 @@ class ExportJob(QObject):
         receiver, sender = context.Pipe(duplex=False)
         self._process = context.Process(
             target=export_child.run_export,
-            args=(model_id, str(root), precision, sender, allow_pickle),
+            args=(model_id, str(root), precision, sender),
             name="pegasus-export",
             daemon=True,
         )

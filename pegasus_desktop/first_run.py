@@ -2,8 +2,8 @@
 a progress bar per stage and a Cancel button. The export runs in a child process (``ExportJob``).
 
 Shown when the chosen model has no export yet, when its export is damaged, and for Re-export.
-A failed or cancelled run leaves nothing behind and offers to try again. A checkpoint whose
-weights are only in PyTorch's pickle format is exported only after the user confirms it.
+A failed or cancelled run leaves nothing behind and offers to try again. Before Start, the page
+says how big the download is (``download_size``, found out off the GUI thread).
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from pegasus_desktop import errors
+from pegasus_desktop import download_size, errors
 from pegasus_desktop.export_process import ExportJob
 from pegasus_desktop.resources import hf_cache_dir, human_size
 from pegasus_desktop.signals import emit
+from pegasus_desktop.tasks import run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ STAGE_TITLES = {
 _FAILURE_TITLES = {
     "offline": "No network connection",
     "disk": "Not enough disk space",
-    "pickle": "The model was not exported",
     "missing-extra": "Export components missing",
     "engine": "The model could not be prepared",
     "crash": "The model could not be prepared",
@@ -124,6 +123,7 @@ class FirstRunView(QWidget):
         self.model_id = ""
         self.precision = "int8"
         self.root = Path()
+        self._size_request = 0  # answers to an earlier prepare() are dropped
 
         self.title = QLabel()
         font = self.title.font()
@@ -133,6 +133,9 @@ class FirstRunView(QWidget):
         self.intro = QLabel()
         self.intro.setWordWrap(True)
         self.intro.setTextFormat(Qt.TextFormat.RichText)
+        self.download_size = QLabel()
+        self.download_size.setObjectName("downloadSize")
+        self.download_size.setWordWrap(True)
         self.message = QLabel()
         self.message.setObjectName("firstRunMessage")
         self.message.setWordWrap(True)
@@ -167,6 +170,7 @@ class FirstRunView(QWidget):
         layout.addStretch(1)
         layout.addWidget(self.title)
         layout.addWidget(self.intro)
+        layout.addWidget(self.download_size)
         layout.addSpacing(8)
         layout.addLayout(grid)
         layout.addWidget(self.message)
@@ -213,39 +217,45 @@ class FirstRunView(QWidget):
             row.reset()
         self._show_message(problem)
         self.start_button.setText("Re-export" if problem else "Start")
+        self._check_download_size(model_id)
+
+    def _check_download_size(self, model_id: str) -> None:
+        """Say how big the download is: the answer comes from a network call, off this thread."""
+        self._size_request += 1
+        needed = download_size.needs_download(model_id)
+        self.download_size.setVisible(needed)
+        if not needed:
+            return
+        self.download_size.setText(download_size.CHECKING)
+        request = self._size_request
+        run_in_background(
+            lambda: (request, download_size.describe(model_id)), self._size_known, self._size_unknown
+        )
+
+    @Slot(object)
+    def _size_known(self, answer: tuple[int, str]) -> None:
+        request, text = answer
+        if request == self._size_request:
+            self.download_size.setText(text)
+
+    @Slot(object, str)
+    def _size_unknown(self, error: Exception, details: str) -> None:  # describe() never raises
+        log.warning("download size check failed: %s\n%s", error, details)
+        if self.download_size.text() == download_size.CHECKING:
+            self.download_size.setText("Download size: unknown.")
 
     def is_running(self) -> bool:
         return self.job.is_running()
 
     @Slot()
     def start(self) -> None:
-        self._start(allow_pickle=False)
-
-    def _start(self, *, allow_pickle: bool) -> None:
         if self.job.is_running():
             return
         for row in self.rows.values():
             row.reset()
         self._show_message("Checking free disk space…")
         self._set_running(True)
-        self.job.start(self.model_id, self.precision, self.root, allow_pickle=allow_pickle)
-
-    def confirm_pickle(self, message: str) -> bool:
-        """Ask whether to load pickle-format weights anyway; No is the default."""
-        box = QMessageBox(self)
-        box.setIcon(QMessageBox.Icon.Warning)
-        box.setWindowTitle("Load a pickle checkpoint?")
-        box.setText(
-            "This model's weights are stored in PyTorch's pickle format, which can run code "
-            "hidden in the file when it is loaded."
-        )
-        box.setInformativeText(
-            f"{message}\n\nContinue only if you trust where this model comes from."
-        )
-        box.setStandardButtons(QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
-        box.button(QMessageBox.StandardButton.Yes).setText("Load it anyway")
-        box.setDefaultButton(QMessageBox.StandardButton.No)
-        return box.exec() == QMessageBox.StandardButton.Yes
+        self.job.start(self.model_id, self.precision, self.root)
 
     @Slot()
     def cancel(self) -> None:
@@ -296,18 +306,13 @@ class FirstRunView(QWidget):
     def _failed(self, kind: str, message: str, details: str) -> None:
         self._set_running(False)
         self.start_button.setText("Try again")
-        if kind == "pickle" and self.confirm_pickle(message):
-            log.info("the user allowed pickle weights for %s", self.model_id)
-            self._start(allow_pickle=True)
-            return
         title = _FAILURE_TITLES.get(kind, "The model could not be prepared")
         text = f"{title}. {message}"
         if kind == "offline":
             text += "\n\n" + offline_advice()
         self.last_failure = (kind, text, details)
         self._show_message(text + "\n\nNothing was kept. Fix the problem and try again.")
-        if kind != "pickle":  # the user has just answered the confirmation about it
-            errors.show_error(self, title, text, details)
+        errors.show_error(self, title, text, details)
 
     @Slot()
     def _cancelled(self) -> None:

@@ -1,9 +1,11 @@
-"""Security: no code from a model repository ever runs, pickle weights only when allowed, no
-network but model downloads (none at all while summarizing), and files only under the user's
-data dir, with default permissions, whatever the model id."""
+"""Security: no code from a model repository ever runs (pytorch_model.bin is read by a loader that
+rebuilds only tensors, by default, with no way to unpickle it fully), no network but model
+downloads (none at all while summarizing), and files only under the user's data dir, with default
+permissions, whatever the model id."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -14,25 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import HOSTILE_KINDS, hostile_weights, with_torch_weights
 
-from engine import EngineError, get_onnx_model
+from engine import (
+    EngineError,
+    export_and_get_onnx_model,
+    generate_onnx_representation,
+    get_onnx_model,
+)
 from engine.errors import UnsafeCheckpointError
 from engine.export.pipeline import ExportOptions, export
 from engine.model_dir import export_dir
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _pickle_only(checkpoint: Path, folder: Path) -> Path:
-    """The checkpoint with its weights in PyTorch's pickle format only (pytorch_model.bin)."""
-    import torch
-    from safetensors.torch import load_file
-
-    shutil.copytree(checkpoint, folder)
-    state = load_file(folder / "model.safetensors")
-    (folder / "model.safetensors").unlink()
-    torch.save(state, folder / "pytorch_model.bin")
-    return folder
 
 
 # -- remote code
@@ -89,95 +85,160 @@ def test_checkpoint_asking_for_its_own_code_is_refused_and_the_code_never_runs(
         UnsafeCheckpointError, match="never runs code that comes with a model"
     ) as info:
         export(str(hostile), tmp_path / "models")
-    assert file in str(info.value) and not info.value.pickle
-    with pytest.raises(UnsafeCheckpointError):  # no option lets it through
-        export(str(hostile), tmp_path / "models", options=ExportOptions(allow_pickle=True))
+    assert file in str(info.value)
     assert not marker.exists()
     assert not (tmp_path / "models").exists()
 
 
-# -- pickle
+# -- pytorch_model.bin: read by the restricted loader, by default
 
 
-def test_pickle_only_checkpoint_is_refused_unless_allowed(tiny_checkpoint, tmp_path):
-    folder = _pickle_only(tiny_checkpoint, tmp_path / "pickled")
+@pytest.mark.parametrize("layout", ["zip", "legacy", "sharded"])
+def test_pytorch_model_bin_exports_by_default_and_summarizes_as_the_safetensors_one(
+    tiny_checkpoint, tmp_path, layout
+):
+    folder = with_torch_weights(tiny_checkpoint, tmp_path / "bin", layout)
+    assert not list(folder.glob("*.safetensors"))
+    generate_onnx_representation(str(folder), tmp_path / "models")  # no option, no question
+    export(str(tiny_checkpoint), tmp_path / "safe", precision="fp32")
+    ids = np.array([[5, 6, 7, 8, 1]])
+    a = get_onnx_model(str(folder), tmp_path / "models", quantized=False).generate(ids, max_length=8)
+    b = get_onnx_model(str(tiny_checkpoint), tmp_path / "safe", quantized=False).generate(ids, max_length=8)
+    assert (a == b).all()
+
+
+def test_every_read_of_pytorch_model_bin_is_restricted_to_tensors(tiny_checkpoint, tmp_path, monkeypatch):
+    """Whoever reads the weights (we, or transformers), it is torch.load(weights_only=True), and
+    nothing unpickles with the standard library's unrestricted pickle."""
+    import pickle
+
+    import torch
+
+    folder = with_torch_weights(tiny_checkpoint, tmp_path / "bin")
+    loads, unrestricted = [], []
+    real_load = torch.load
+
+    def spy_load(*args, **kwargs):
+        loads.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy_load)
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, _recorded(getattr(pickle, name), name, unrestricted))
+    model = export_and_get_onnx_model(str(folder), tmp_path / "models")
+    assert model.generate(np.array([[5, 6, 7, 1]]), max_length=6).shape[0] == 1
+    assert loads == [True], loads
+    assert unrestricted == []
+
+
+def _recorded(function, name: str, calls: list):
+    def recorded(*args, **kwargs):
+        calls.append(name)
+        return function(*args, **kwargs)
+
+    return recorded
+
+
+@pytest.mark.parametrize("kind", HOSTILE_KINDS)
+def test_a_bin_that_is_not_only_tensors_is_refused_and_nothing_in_it_runs(tiny_checkpoint, tmp_path, kind):
+    folder = with_torch_weights(tiny_checkpoint, tmp_path / "hostile")
+    marker = tmp_path / "command-ran"
+    hostile_weights(folder / "pytorch_model.bin", marker, kind)
     with pytest.raises(UnsafeCheckpointError) as info:
         export(str(folder), tmp_path / "models")
     message = str(info.value)
-    assert info.value.pickle
-    assert "pickle format (pytorch_model.bin)" in message and "can run any code" in message
-    assert "--allow-pickle" in message and "ExportOptions(allow_pickle=True)" in message
-    assert not (tmp_path / "models").exists()
-    paths = export(
-        str(folder), tmp_path / "models", precision="fp32", options=ExportOptions(allow_pickle=True)
-    )
-    safe = export(str(tiny_checkpoint), tmp_path / "safe", precision="fp32")
-    ids = np.array([[5, 6, 7, 8, 1]])
-    a = get_onnx_model(str(folder), tmp_path / "models", quantized=False).generate(
-        ids, max_length=8
-    )
-    b = get_onnx_model(str(tiny_checkpoint), tmp_path / "safe", quantized=False).generate(
-        ids, max_length=8
-    )
-    assert paths.folder.is_dir() and safe.folder.is_dir() and (a == b).all()
+    assert str(folder / "pytorch_model.bin") in message
+    assert "something other than tensors" in message and "could run code" in message
+    assert "Nothing in it was run" in message and "safetensors version" in message
+    assert "allow" not in message  # there is nothing to allow
+    if kind != "reduce-protocol-4":  # a bare pickle's opcodes are refused before any name is read
+        assert "NotATensor" in message if kind == "class" else "system" in message
+    assert not marker.exists()
+    assert not export_dir(str(folder), "int8", tmp_path / "models").parent.exists()
+    if kind != "class":  # the control: unpickled fully, the same file does run its command
+        _unpickle_fully(folder / "pytorch_model.bin", kind)
+        assert marker.exists()
+
+
+def _unpickle_fully(path: Path, kind: str) -> None:
+    import pickle
+
+    import torch
+
+    if kind == "reduce-protocol-4":
+        pickle.loads(path.read_bytes())
+    else:
+        torch.load(path, weights_only=False)
+
+
+def test_a_damaged_bin_is_an_engine_error_that_blames_no_one(tiny_checkpoint, tmp_path):
+    folder = with_torch_weights(tiny_checkpoint, tmp_path / "bin")
+    data = (folder / "pytorch_model.bin").read_bytes()
+    (folder / "pytorch_model.bin").write_bytes(data[: len(data) // 2])  # an interrupted copy
+    with pytest.raises(EngineError, match="damaged, incomplete, or not a weights file") as info:
+        export(str(folder), tmp_path / "models")
+    assert not isinstance(info.value, UnsafeCheckpointError)
+    assert str(folder / "pytorch_model.bin") in str(info.value)
+
+
+def test_a_shard_index_cannot_point_outside_its_folder(tiny_checkpoint, tmp_path):
+    folder = with_torch_weights(tiny_checkpoint, tmp_path / "bin", "sharded")
+    index = json.loads((folder / "pytorch_model.bin.index.json").read_text())
+    index["weight_map"]["lm_head.weight"] = "../elsewhere.bin"
+    (folder / "pytorch_model.bin.index.json").write_text(json.dumps(index))
+    with pytest.raises(EngineError, match="not a file beside it"):
+        export(str(folder), tmp_path / "models")
 
 
 def test_safetensors_are_used_when_both_formats_are_there(tiny_checkpoint, tmp_path):
     both = tmp_path / "both"
     shutil.copytree(tiny_checkpoint, both)
-    (both / "pytorch_model.bin").write_bytes(
-        b"a pickle that would fail (or worse) if it were loaded"
-    )
+    marker = tmp_path / "command-ran"
+    hostile_weights(both / "pytorch_model.bin", marker, "reduce-zip")
     export(str(both), tmp_path / "models", precision="fp32")
+    assert not marker.exists()
 
 
-def test_pickle_only_repo_in_the_hub_cache_is_refused_before_its_weights_are_fetched(
-    tiny_checkpoint, tmp_path
-):
-    from huggingface_hub import constants
-
-    commit = "1" * 40
-    repo = Path(constants.HF_HUB_CACHE) / "models--acme--pickled"
-    _pickle_only(tiny_checkpoint, repo / "snapshots" / commit)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(commit)
-    try:
-        with pytest.raises(
-            UnsafeCheckpointError, match="acme/pickled has its weights only in PyTorch's pickle"
-        ):
-            export("acme/pickled", tmp_path / "models")
-        paths = export(
-            "acme/pickled",
-            tmp_path / "models",
-            precision="fp32",
-            options=ExportOptions(allow_pickle=True),
-        )
-    finally:
-        shutil.rmtree(repo)
-    assert (paths.folder / "manifest.json").is_file()
+def test_export_options_have_no_way_to_unpickle_fully():
+    assert "allow_pickle" not in {f.name for f in dataclasses.fields(ExportOptions)}
+    with pytest.raises(TypeError):
+        ExportOptions(allow_pickle=True)
 
 
-def test_cli_export_refuses_pickle_and_says_how_to_allow_it(tiny_checkpoint, tmp_path, capsys):
+def test_cli_exports_pytorch_model_bin_with_no_flag(tiny_checkpoint, tmp_path, capsys):
     from engine.cli import main
 
-    folder = _pickle_only(tiny_checkpoint, tmp_path / "pickled")
-    assert main(["export", str(folder), "--out", str(tmp_path / "m"), "--precision", "fp32"]) == 1
-    assert "--allow-pickle" in capsys.readouterr().err
-    assert (
-        main(
-            [
-                "export",
-                str(folder),
-                "--out",
-                str(tmp_path / "m"),
-                "--precision",
-                "fp32",
-                "--allow-pickle",
-            ]
-        )
-        == 0
-    )
+    folder = with_torch_weights(tiny_checkpoint, tmp_path / "bin", "legacy")
+    assert main(["export", str(folder), "--out", str(tmp_path / "m"), "--precision", "fp32"]) == 0
     assert (export_dir(str(folder), "fp32", tmp_path / "m") / "manifest.json").is_file()
+    assert "pickle" not in capsys.readouterr().err
+
+
+def test_cli_refuses_a_bin_that_would_run_code_and_says_why(tiny_checkpoint, tmp_path, capsys):
+    from engine.cli import main
+
+    folder = with_torch_weights(tiny_checkpoint, tmp_path / "hostile")
+    marker = tmp_path / "command-ran"
+    hostile_weights(folder / "pytorch_model.bin", marker, "reduce-legacy")
+    assert main(["export", str(folder), "--out", str(tmp_path / "m")]) == 1
+    err = capsys.readouterr().err
+    assert f"\nerror: {folder / 'pytorch_model.bin'} was refused: it holds something other than tensors" in err
+    assert "Nothing in it was run" in err and "Traceback" not in err
+    assert not marker.exists()
+
+
+def test_cli_allow_pickle_is_gone_and_says_so(tiny_checkpoint, tmp_path, capsys):
+    from engine.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["export", str(tiny_checkpoint), "--out", str(tmp_path / "m"), "--allow-pickle"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--allow-pickle is gone" in err and "rebuilds only tensors" in err
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "pickle" not in capsys.readouterr().out
 
 
 # -- the network

@@ -4,9 +4,9 @@ Downloads go through huggingface_hub, so its cache, ``HF_HUB_OFFLINE``, ``HF_END
 token all apply, and their byte progress reaches ``on_progress``.
 
 Nothing from a model repository is ever run: ``trust_remote_code`` is never set, a checkpoint
-that asks for its own code (``auto_map``) is refused, weights are read from safetensors, and a
-checkpoint whose weights are only in PyTorch's pickle format is refused unless the caller allows
-it (``allow_pickle``), because unpickling a file can run code hidden in it.
+that asks for its own code (``auto_map``) is refused, and weights are read from safetensors when
+the checkpoint has them, else from PyTorch's ``pytorch_model.bin`` by a loader that can rebuild
+nothing but tensors (``torch_weights``; a file that needs more is refused, unrun).
 
 This module knows nothing about ONNX.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -23,11 +24,12 @@ from tqdm.auto import tqdm
 from engine.errors import EngineError, OfflineError, UnsafeCheckpointError
 from engine.progress import ProgressCallback, report
 
-# What a summarizer needs from a repository; weights in safetensors when the repo has them.
+# What a summarizer needs from a repository: weights in safetensors when the repo has them, else
+# PyTorch's pytorch_model.bin (one file, or shards and their index), never both.
 _CONFIG_FILES = ["config.json", "generation_config.json"]
 _TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "spiece.model"]
 _SAFETENSORS = ["*.safetensors", "*.safetensors.index.json"]
-_PICKLE = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"]
+_TORCH_WEIGHTS = ["pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin"]
 
 
 @dataclass(frozen=True)
@@ -70,27 +72,6 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _pickle_message(source: str, where: str) -> str:
-    return (
-        f"{source} has its weights only in PyTorch's pickle format ({where}), not in safetensors. "
-        f"Loading a pickle file can run any code hidden in it, so it is refused unless you trust "
-        f"where it comes from. If you do, allow it: pegasus-summarize export --allow-pickle, "
-        f"ExportOptions(allow_pickle=True), or confirm in the app. Otherwise look for a "
-        f"safetensors version of the model."
-    )
-
-
-def _has_pickle_weights(model_id: str, revision: str | None, token) -> bool:
-    """Whether the hub repo has pytorch_model*.bin files, asked without downloading them."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        files = snapshot_download(model_id, revision=revision, token=token, allow_patterns=_PICKLE, dry_run=True)
-    except Exception:  # noqa: BLE001 - offline and not cached: assume the usual layout
-        return True
-    return bool(files)
-
-
 def _remove_partial_downloads(model_id: str) -> None:
     """Delete the partial files that killed downloads of this repo left in the Hugging Face cache.
 
@@ -116,7 +97,7 @@ def _remove_partial_downloads(model_id: str) -> None:
             lock.release()
 
 
-def _download(model_id: str, revision: str | None, token, on_progress, allow_pickle: bool = False) -> Checkpoint:
+def _download(model_id: str, revision: str | None, token, on_progress) -> Checkpoint:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -138,14 +119,10 @@ def _download(model_id: str, revision: str | None, token, on_progress, allow_pic
             )
         )
         check_no_remote_code(folder)
-        if not any(folder.glob("*.safetensors")):
-            if not allow_pickle:
-                if _has_pickle_weights(model_id, revision, token):
-                    raise UnsafeCheckpointError(_pickle_message(model_id, "pytorch_model.bin"), pickle=True)
-                raise EngineError(f"{model_id} has no model weights that this program can read (safetensors).")
+        if not any(folder.glob("*.safetensors")):  # e.g. google/pegasus-cnn_dailymail: .bin only
             folder = Path(
                 snapshot_download(
-                    model_id, revision=revision, token=token, allow_patterns=_PICKLE,
+                    model_id, revision=revision, token=token, allow_patterns=_TORCH_WEIGHTS,
                     tqdm_class=_progress_tqdm(on_progress),
                 )
             )
@@ -184,26 +161,78 @@ def _download(model_id: str, revision: str | None, token, on_progress, allow_pic
     return Checkpoint(model_id, folder, folder.name if folder.parent.name == "snapshots" else revision)
 
 
-def resolve(
-    model_id: str, *, revision: str | None = None, token=None, on_progress=None, allow_pickle: bool = False
-) -> Checkpoint:
+@dataclass(frozen=True)
+class DownloadSize:
+    """What ``resolve`` would fetch for a hub id, in bytes, as the hub reports it."""
+
+    total: int  # the files a download uses: configs, tokenizer, and one set of weights
+    to_fetch: int  # the part of it that is not in the Hugging Face cache yet
+
+
+def _used_files(files: list) -> list:
+    """The files ``_download`` would take from a listing: never .bin when safetensors are there."""
+    if any(f.filename.endswith(".safetensors") for f in files):
+        return [f for f in files if not any(fnmatch(f.filename, p) for p in _TORCH_WEIGHTS)]
+    return files
+
+
+def download_size(model_id: str, *, revision: str | None = None, token=None) -> DownloadSize | None:
+    """Ask the hub what downloading ``model_id`` would take, without downloading anything.
+
+    A network call (a listing, and a HEAD per file not in the cache): keep it off a GUI thread.
+    None when the hub cannot be asked: offline (or ``HF_HUB_OFFLINE``), unknown, gated or private.
+    """
+    from huggingface_hub import snapshot_download
+
+    try:
+        files = snapshot_download(
+            model_id, revision=revision, token=token, dry_run=True, tqdm_class=_progress_tqdm(None),
+            allow_patterns=_CONFIG_FILES + _TOKENIZER_FILES + _SAFETENSORS + _TORCH_WEIGHTS,
+        )
+    except Exception:  # noqa: BLE001 - any failure means the hub cannot say; the export reports why
+        return None
+    used = _used_files(files)
+    return DownloadSize(
+        total=sum(f.file_size or 0 for f in used),
+        to_fetch=sum(f.file_size or 0 for f in used if f.will_download),
+    )
+
+
+def is_cached(model_id: str, *, revision: str | None = None) -> bool:
+    """Whether the Hugging Face cache holds a complete checkpoint of ``model_id`` (no network)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(
+            snapshot_download(
+                model_id, revision=revision, local_files_only=True, tqdm_class=_progress_tqdm(None),
+                allow_patterns=_CONFIG_FILES + _TOKENIZER_FILES + _SAFETENSORS + _TORCH_WEIGHTS,
+            )
+        )
+    except Exception:  # noqa: BLE001 - not cached, or an incomplete snapshot
+        return False
+    return (folder / "config.json").is_file() and weights_format(folder) is not None
+
+
+def resolve(model_id: str, *, revision: str | None = None, token=None, on_progress=None) -> Checkpoint:
     """A local folder is used as it is; anything else is a hub id, downloaded or taken from the cache.
 
-    A download fetches safetensors weights; pickle weights only with ``allow_pickle``.
+    A download fetches the safetensors weights, or pytorch_model*.bin when the repo has none.
     """
     path = Path(model_id).expanduser()
     if path.is_dir():
-        check_checkpoint(path, allow_pickle=allow_pickle)
+        check_checkpoint(path)
         return Checkpoint(model_id, path.resolve(), revision)
     if path.suffix or model_id.startswith((".", "/", "~")):
         raise EngineError(f"{model_id} is not a folder. Give a checkpoint folder or a Hugging Face model id.")
-    checkpoint = _download(model_id, revision, token, on_progress, allow_pickle)
-    check_checkpoint(checkpoint.folder, allow_pickle=allow_pickle)
+    checkpoint = _download(model_id, revision, token, on_progress)
+    check_checkpoint(checkpoint.folder)
     return checkpoint
 
 
-def check_checkpoint(folder: Path, *, allow_pickle: bool = False) -> None:
-    """Refuse, before any heavy work, a checkpoint that is not Pegasus or is unsafe to load."""
+def check_checkpoint(folder: Path) -> None:
+    """Refuse, before any heavy work, a checkpoint that is not Pegasus, has no weights, or asks for
+    its own code. (What a pytorch_model.bin holds is checked as it is read, by ``load_model``.)"""
     check_is_pegasus(folder)
     check_no_remote_code(folder)
     weights = weights_format(folder)
@@ -212,8 +241,6 @@ def check_checkpoint(folder: Path, *, allow_pickle: bool = False) -> None:
             f"{folder} has no model weights (model.safetensors or pytorch_model.bin): it is not a "
             f"complete checkpoint."
         )
-    if weights == "pickle" and not allow_pickle:
-        raise UnsafeCheckpointError(_pickle_message(str(folder), "pytorch_model.bin"), pickle=True)
 
 
 def check_no_remote_code(folder: Path) -> None:
@@ -247,31 +274,51 @@ def check_is_pegasus(folder: Path) -> dict:
 
 
 def weights_format(folder: Path) -> str | None:
-    """``"safetensors"``, ``"pickle"`` (pytorch_model*.bin only), or None when there are no weights."""
+    """``"safetensors"``, ``"torch"`` (pytorch_model*.bin only), or None when there are no weights."""
     if any(folder.glob("*.safetensors")):
         return "safetensors"
     if any(folder.glob("pytorch_model*.bin")):
-        return "pickle"
+        return "torch"
     return None
 
 
-def load_model(folder: Path, *, allow_pickle: bool = False):
+def load_model(folder: Path):
     """The checkpoint as a PegasusForConditionalGeneration in fp32, eval mode.
 
-    Safetensors weights are preferred; pickle-only weights need ``allow_pickle``.
+    Safetensors weights are preferred. Otherwise the tensors of pytorch_model*.bin are read here,
+    by the restricted loader, and handed to transformers, which then never opens the file itself.
     """
     import torch
     from transformers import PegasusForConditionalGeneration
 
-    check_checkpoint(folder, allow_pickle=allow_pickle)
-    weights = weights_format(folder)
+    check_checkpoint(folder)
     try:
-        model = PegasusForConditionalGeneration.from_pretrained(
-            folder, dtype=torch.float32, use_safetensors=weights == "safetensors", trust_remote_code=False
-        )
+        if weights_format(folder) == "safetensors":
+            model = PegasusForConditionalGeneration.from_pretrained(
+                folder, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
+            )
+        else:
+            model = _from_torch_weights(folder)
     except (OSError, ValueError, RuntimeError) as e:
         raise EngineError(f"The checkpoint in {folder} cannot be loaded: {e}") from e
     return model.eval()
+
+
+def _from_torch_weights(folder: Path):
+    """Build the model from config.json and the tensors the restricted loader read."""
+    import torch
+    from transformers import GenerationConfig, PegasusConfig, PegasusForConditionalGeneration
+
+    from engine.export.torch_weights import load_state_dict
+
+    state = load_state_dict(folder)  # raises UnsafeCheckpointError (an EngineError) when refused
+    config = PegasusConfig.from_pretrained(folder)
+    model = PegasusForConditionalGeneration.from_pretrained(
+        None, config=config, state_dict=state, dtype=torch.float32, trust_remote_code=False
+    )
+    if (folder / "generation_config.json").is_file():  # as from_pretrained(folder) would do
+        model.generation_config = GenerationConfig.from_pretrained(folder)
+    return model
 
 
 def save_tokenizer_and_configs(model, folder: Path, tokenizer_source: Path | str, out_dir: Path) -> None:

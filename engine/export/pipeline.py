@@ -43,15 +43,14 @@ _SIDECAR_FILES = ("config.json", "generation_config.json", "tokenizer.json", "to
 class ExportOptions:
     """How to export. ``weight_bits`` 7 avoids int16 saturation on CPUs without VNNI (see quantize.py).
 
-    ``allow_pickle`` lets a checkpoint whose weights are only in PyTorch's pickle format load (a
-    pickle can run code: allow it only for a source you trust). ``lock_timeout`` bounds the wait,
-    in seconds, when another process is exporting the same model (None: wait until it is done).
+    ``lock_timeout`` bounds the wait, in seconds, when another process is exporting the same model
+    (None: wait until it is done). There is no option to unpickle weights fully: pytorch_model.bin
+    is always read by the loader that rebuilds only tensors (see checkpoint.py).
     """
 
     revision: str | None = None
     token: str | bool | None = None
     weight_bits: int = 7
-    allow_pickle: bool = False
     lock_timeout: float | None = None
 
 
@@ -100,12 +99,12 @@ def _resolve(model_or_model_path, options: ExportOptions, on_progress):
         model = model_or_model_path.eval()
         source = getattr(model.config, "_name_or_path", "") or ""
         # The caller loaded the weights already; we only read the tokenizer and configs.
-        checkpoint = resolve(source, revision=options.revision, token=options.token, allow_pickle=True) if source else None
+        checkpoint = resolve(source, revision=options.revision, token=options.token) if source else None
         if checkpoint is None:
             raise EngineError("A model object needs config._name_or_path to find its tokenizer.")
         return checkpoint, model
     checkpoint = resolve(str(model_or_model_path), revision=options.revision, token=options.token,
-                         on_progress=on_progress, allow_pickle=options.allow_pickle)
+                         on_progress=on_progress)
     return checkpoint, None
 
 
@@ -113,7 +112,7 @@ def _load(checkpoint, options: ExportOptions, on_progress):
     from engine.export.checkpoint import load_model
 
     report(on_progress, "load", 0, 1, checkpoint.model_id)
-    model = load_model(checkpoint.folder, allow_pickle=options.allow_pickle)
+    model = load_model(checkpoint.folder)
     report(on_progress, "load", 1, 1, checkpoint.model_id)
     return model
 

@@ -175,3 +175,47 @@ def test_cancelled_re_export_keeps_and_reloads_the_old_export(
         view.cancel_button.click()
     assert window.stack.currentWidget() is window.page and window.model.precision == "int8"
     assert (export_dir(str(app_checkpoint), "int8", root) / "manifest.json").is_file()
+
+
+def test_first_run_exports_a_pytorch_model_bin_checkpoint_with_no_question(
+    qtbot, make_window, app_checkpoint, tmp_path, monkeypatch, shown_errors
+):
+    """As google/pegasus-cnn_dailymail keeps its weights: only in pytorch_model.bin."""
+    from builders import with_torch_weights
+    from PySide6.QtWidgets import QMessageBox
+
+    folder = with_torch_weights(app_checkpoint, tmp_path / "bin")
+    asked = []
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: asked.append(box.text()) or QMessageBox.StandardButton.No)
+    root = tmp_path / "models"
+    window = make_window(Settings(model_id=str(folder), models_root=str(root)))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
+    with qtbot.waitSignal(window.first_run.ready, timeout=120_000):
+        window.first_run.start()
+    assert asked == [] and shown_errors == []
+    assert (export_dir(str(folder), "int8", root) / "manifest.json").is_file()
+
+
+def test_first_run_refuses_a_bin_that_would_run_code_and_runs_nothing(
+    qtbot, make_window, app_checkpoint, tmp_path, shown_errors
+):
+    from builders import hostile_weights, with_torch_weights
+
+    folder = with_torch_weights(app_checkpoint, tmp_path / "hostile")
+    marker = tmp_path / "command-ran"
+    hostile_weights(folder / "pytorch_model.bin", marker, "reduce-zip")
+    root = tmp_path / "models"
+    window = make_window(Settings(model_id=str(folder), models_root=str(root)))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
+    view = window.first_run
+    with qtbot.waitSignal(view.job.failed, timeout=120_000) as failed:
+        view.start()
+    kind, message, _details = failed.args
+    assert kind == "engine", message
+    assert f"{folder / 'pytorch_model.bin'} was refused: it holds something other than tensors" in message
+    assert "Nothing in it was run" in message
+    assert "The model could not be prepared" in view.message.text() and "Nothing was kept" in view.message.text()
+    assert shown_errors and "something other than tensors" in shown_errors[-1][1]
+    assert view.start_button.text() == "Try again"
+    assert not marker.exists()
+    assert not export_dir(str(folder), "int8", root).exists()
