@@ -256,10 +256,10 @@ def test_nonexistent_model_id_offline(tmp_path):
         Summarizer.load("acme/no-such-pegasus", root=tmp_path)
 
 
+# The child binds its own port (0: the kernel picks a free one) and only then imports
+# huggingface_hub, which reads HF_ENDPOINT at import: no port is freed and reused in between.
 _HUB_404 = r"""
 import http.server, os, sys, threading
-from engine.errors import EngineError
-from engine.export.pipeline import export
 
 class NotFound(http.server.BaseHTTPRequestHandler):
     def _answer(self):
@@ -272,8 +272,11 @@ class NotFound(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         sys.stderr.write("request " + self.path + "\n")
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), NotFound)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
 threading.Thread(target=server.serve_forever, daemon=True).start()
+os.environ["HF_ENDPOINT"] = "http://127.0.0.1:%d" % server.server_address[1]
+from engine.errors import EngineError
+from engine.export.pipeline import export
 try:
     export("acme/no-such-pegasus", sys.argv[1])
 except EngineError as e:
@@ -283,17 +286,8 @@ except EngineError as e:
 
 def test_nonexistent_model_id_on_the_hub(tmp_path):
     """A hub (here a local stand-in at HF_ENDPOINT) that answers 'no such repository'."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "HF_HUB_OFFLINE": "0",
-        "HF_ENDPOINT": f"http://127.0.0.1:{port}",
-        "PORT": str(port),
-    }
+    env = {**os.environ, "HF_HUB_OFFLINE": "0"}
+    env.pop("HF_ENDPOINT", None)
     result = subprocess.run(
         [sys.executable, "-c", _HUB_404, str(tmp_path / "models")],
         env=env,

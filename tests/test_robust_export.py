@@ -51,6 +51,9 @@ class FakeHub:
     def __init__(self, repo_id: str, folder: Path, rate: float, commit: str = "2" * 40) -> None:
         self.repo_id, self.commit, self.rate = repo_id, commit, rate
         self.files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+        # hold_midway(): the next weights download stops halfway until released, so that a test
+        # can kill its client mid-transfer for certain, however slow or loaded the machine is.
+        self.hold, self.midway, self.release = threading.Event(), threading.Event(), threading.Event()
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -69,6 +72,21 @@ class FakeHub:
         self.server.handle_error = lambda request, address: None  # clients are killed mid-answer
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def hold_midway(self) -> None:
+        self.midway.clear()
+        self.release.clear()
+        self.hold.set()
+
+    def let_go(self) -> None:
+        self.hold.clear()
+        self.release.set()
+
+    def _pause_if_held(self) -> None:
+        if self.hold.is_set():
+            self.hold.clear()  # only one download stops
+            self.midway.set()
+            self.release.wait(120)
 
     @staticmethod
     def _is_weights(name: str) -> bool:
@@ -137,6 +155,8 @@ class FakeHub:
             except OSError:  # the client was killed
                 return None
             if self._is_weights(name):
+                if offset <= len(data) // 2 < offset + chunk:
+                    self._pause_if_held()
                 time.sleep(chunk / self.rate)
         return None
 
@@ -170,9 +190,21 @@ def forkserver(hub):
     return context
 
 
-def _export_child(model_id: str, root: str, conn, lock_timeout) -> None:
-    """A real export whose progress events go to ``conn``; ends with ("finished", folder) or an error."""
+def _export_child(model_id: str, root: str, conn, lock_timeout, pause_at=None) -> None:
+    """A real export whose progress events go to ``conn``; ends with ("finished", folder) or an error.
+
+    With ``pause_at`` (a stage), it stops after sending that stage's first event until it receives
+    "go" on ``conn``: a point the test controls, not a time margin.
+    """
     from engine.export.pipeline import ExportOptions, export
+
+    def on_progress(p) -> None:
+        nonlocal pause_at
+        conn.send((p.stage, p.done, p.total, p.detail))
+        if p.stage == pause_at:
+            pause_at = None
+            if conn.poll(300):  # bounded, so that a failed test never leaves it behind for good
+                conn.recv()
 
     try:
         paths = export(
@@ -180,7 +212,7 @@ def _export_child(model_id: str, root: str, conn, lock_timeout) -> None:
             root,
             precision="int8",
             options=ExportOptions(lock_timeout=lock_timeout),
-            on_progress=lambda p: conn.send((p.stage, p.done, p.total, p.detail)),
+            on_progress=on_progress,
         )
     except EngineError as e:
         conn.send(("error", type(e).__name__, str(e)))
@@ -196,10 +228,12 @@ def _lock_holder(model_folder: str, conn) -> None:
         conn.recv()
 
 
-def _start_export(context, model_id, root, lock_timeout=None):
-    receiver, sender = context.Pipe(duplex=False)
+def _start_export(context, model_id, root, lock_timeout=None, pause_at=None):
+    """Start ``_export_child``; returns the process and its end of the pipe (send "go" to it to
+    resume an export paused at ``pause_at``)."""
+    receiver, sender = context.Pipe(duplex=pause_at is not None)
     process = context.Process(
-        target=_export_child, args=(model_id, str(root), sender, lock_timeout)
+        target=_export_child, args=(model_id, str(root), sender, lock_timeout, pause_at)
     )
     process.start()
     sender.close()
@@ -230,7 +264,9 @@ def _loads_and_generates(folder: Path) -> None:
 
 
 # Where to kill: after the first event of a stage (and part), then a seeded random delay of up
-# to the given seconds (the weights take about a second to download).
+# to the given seconds (the weights take about a second to download). "midway" is a download
+# that the hub holds halfway through the weights until the kill has landed: a partial download
+# for certain, whatever the machine's speed.
 _KILL_POINTS = [
     ("download", None, 1.2),
     ("load", 0, 0.04),
@@ -243,7 +279,7 @@ _KILL_POINTS = [
     ("quantize", 1, 0.04),
     ("quantize", 2, 0.04),
     ("verify", 0, 0.04),
-    ("download", None, 0.3),
+    ("midway", None, 0.0),
 ]
 
 
@@ -260,6 +296,10 @@ def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkser
     try:
         for trial in range(trials):
             stage, done, delay = _KILL_POINTS[trial % len(_KILL_POINTS)]
+            midway = stage == "midway"
+            if midway:
+                stage = "download"
+                hub.hold_midway()
             if stage == "download" and list(repo.glob("snapshots/*/model.safetensors")):
                 shutil.rmtree(repo, ignore_errors=True)  # a first download, not the cached one
             had_export = target.exists()
@@ -269,14 +309,19 @@ def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkser
                 return event[0] == stage and (done is None or event[1] == done)
 
             events = _events(receiver, until=reached)
+            if midway:
+                assert hub.midway.wait(120), "the weights download never reached its middle"
             time.sleep(rng.uniform(0, delay))
             last = events[-1][0] if events else "start"
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGKILL)
+            # process.kill() is a no-op when the export has ended meanwhile (os.kill would raise
+            # ProcessLookupError once the fork server has reaped it): the exit code tells which.
+            process.kill()
             process.join(30)
+            hub.let_go()
             receiver.close()
+            assert process.exitcode is not None, "a killed export did not end within 30 s"
             if process.exitcode != -signal.SIGKILL:  # it finished before the signal landed
-                assert process.exitcode == 0 and verify(target)
+                assert process.exitcode == 0 and verify(target), process.exitcode
                 continue
             kills += 1
             stages_hit[last] = stages_hit.get(last, 0) + 1
@@ -304,6 +349,7 @@ def test_export_killed_at_random_points_never_leaves_a_folder_that_loads(forkser
         process.join(30)
         leftover_partials = list(repo.glob("blobs/*.incomplete"))
     finally:
+        hub.let_go()
         shutil.rmtree(repo, ignore_errors=True)
     assert outcome[-1] == ("finished", str(target)), outcome[-3:]
     assert sorted(p.name for p in target.parent.iterdir()) == ["int8"]
@@ -323,12 +369,16 @@ def test_second_export_waits_for_the_first_and_uses_its_result(
     forkserver, tiny_checkpoint, tmp_path
 ):
     root = tmp_path / "models"
-    first, first_events = _start_export(forkserver, str(tiny_checkpoint), root)
-    started = _events(first_events, until=lambda e: e[0] == "load")  # holds the lock from here on
-    assert started and started[-1][0] == "load"
-    second, second_events = _start_export(forkserver, str(tiny_checkpoint), root)
-    waiting = _events(second_events, until=lambda e: e[0] == "wait", timeout=60)
-    assert waiting[-1][0] == "wait", waiting
+    # The first export stops at "load" (reported holding the lock) until the second is waiting.
+    first, first_events = _start_export(forkserver, str(tiny_checkpoint), root, pause_at="load")
+    try:
+        started = _events(first_events, until=lambda e: e[0] == "load")
+        assert started and started[-1][0] == "load", started
+        second, second_events = _start_export(forkserver, str(tiny_checkpoint), root)
+        waiting = _events(second_events, until=lambda e: e[0] == "wait")
+        assert waiting and waiting[-1][0] == "wait", waiting
+    finally:
+        first_events.send("go")
     rest_first = _events(first_events)
     rest_second = _events(second_events)
     first.join(30)

@@ -13,7 +13,7 @@ from unittest import mock
 
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
-from test_app_window import slow_down
+from test_app_window import hold_at, slow_down
 from test_long_document import EXAMPLES, long_document
 
 from engine import Summarizer
@@ -76,15 +76,20 @@ def test_beginning_only_is_a_persisted_choice(
 
 def test_cancel_between_the_parts_of_a_long_article(qtbot, loaded_window, monkeypatch):
     window = loaded_window
-    slow_down(window, monkeypatch, seconds_per_step=0.01)
+    hold = hold_at(window, monkeypatch, part=2, step=1)  # part 1 done, part 2 begun
     done = []
     window.engine.chunk.connect(lambda r, chunk: chunk.summary is not None and done.append(chunk))
     window.page.input.setPlainText(long_document(3)[0])
     window.summarize()
-    qtbot.waitUntil(lambda: len(done) >= 1, timeout=20_000)
-    with qtbot.waitSignal(window.engine.cancelled, timeout=5_000):
-        window.cancel_action.trigger()
-    assert len(done) <= 2  # the part being read stops within a step; no part starts after
+    try:
+        qtbot.waitUntil(lambda: hold.reached.is_set() and len(done) == 1, timeout=60_000)
+        with qtbot.waitSignal(window.engine.cancelled, timeout=60_000):
+            window.cancel_action.trigger()
+            hold.release()
+    finally:
+        hold.release()
+    assert len(done) == 1  # the part being read stops within a step; no part starts after
+    assert hold.steps[-1] in ((2, 1), (2, 2)), hold.steps[-3:]
     assert "Cancelled" in window.page.summary_note.text()
     assert window.page.output.toPlainText().startswith(done[0].text)
 
@@ -171,16 +176,23 @@ def test_drop_files_and_folders_onto_the_batch_view(qtbot, loaded_window, tmp_pa
 
 def test_cancel_a_batch_then_resume_it(qtbot, loaded_window, tmp_path, monkeypatch):
     window = loaded_window
-    slow_down(window, monkeypatch, seconds_per_step=0.02)
+    hold = hold_at(window, monkeypatch)  # the first item is under way until the click
     folder = make_folder(tmp_path)
     (folder / "broken.txt").unlink()
     window.batch.add_paths([folder])
     window.batch.queue.start()
     assert not window.summarize_action.isEnabled()  # one job at a time on the worker
     assert not window.page.summarize_button.isEnabled()
-    qtbot.waitUntil(lambda: window.batch.cancel_button.isEnabled(), timeout=5_000)
-    with qtbot.waitSignal(window.batch.running_changed, timeout=10_000) as stopped:
-        qtbot.mouseClick(window.batch.cancel_button, Qt.MouseButton.LeftButton)
+    try:
+        qtbot.waitUntil(
+            lambda: hold.reached.is_set() and window.batch.cancel_button.isEnabled(),
+            timeout=60_000,
+        )
+        with qtbot.waitSignal(window.batch.running_changed, timeout=60_000) as stopped:
+            qtbot.mouseClick(window.batch.cancel_button, Qt.MouseButton.LeftButton)
+            hold.release()
+    finally:
+        hold.release()
     assert stopped.args == [False]
     statuses = [i.status for i in window.batch.queue.items]
     assert CANCELLED in statuses and statuses.count(QUEUED) >= 1 and "Summarizing" not in statuses
