@@ -1,13 +1,22 @@
 """The Batch view's queue: files waiting, one summarized at a time on the engine's worker thread.
 
 ``BatchQueue`` holds the items and sends them, one by one, to the window's ``EngineClient`` (the
-same long-lived model as the Summary page): the worker reads each file with the app's document
-reader and summarizes it. A file that fails is marked and the queue goes on; Cancel stops the
-file being summarized within a decoder step and leaves the rest queued. No widgets here.
+same long-lived model as the Summary page). Each file is read with the app's document reader off
+the GUI thread, then summarized on the worker. A file that fails is marked and the queue goes on;
+Cancel stops the file being summarized within a decoder step and leaves the rest queued. One file
+can be removed, or retried alone.
+
+With a ``HistoryStore``, every finished summary is kept in History (with its article), and the
+queue itself (files, status, which History entry holds each summary) is stored at every change,
+so a restart, even after a crash, finds it as it was; a file that was being summarized is queued
+again. No widgets here.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +25,34 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from engine import ChunkSummary, DocumentSummary, GenerationOptions
 from engine.batch import BatchResult, collect_inputs, open_output
-from pegasus_desktop.documents import SUPPORTED_SUFFIXES
+from pegasus_desktop.documents import SUPPORTED_SUFFIXES, DocumentError, read_document
+from pegasus_desktop.history import Entry, HistoryStore, QueueRow
 from pegasus_desktop.signals import emit
+from pegasus_desktop.tasks import run_in_background
 from pegasus_desktop.worker import EngineClient
 
+log = logging.getLogger(__name__)
+
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "Queued", "Summarizing", "Done", "Failed", "Cancelled"
+
+
+@dataclass(frozen=True)
+class StoredSummary:
+    """A summary read back from History (what the queue shows and exports of it)."""
+
+    text: str
+    seconds: float
+    input_tokens: int
+    summary_tokens: int
+    new_tokens: int
+    parts: int
+
+    @classmethod
+    def from_entry(cls, entry: Entry) -> StoredSummary:
+        return cls(
+            entry.summary, entry.seconds, entry.input_tokens, entry.summary_tokens,
+            entry.new_tokens, entry.parts,
+        )
 
 
 @dataclass
@@ -28,7 +60,9 @@ class BatchItem:
     path: Path
     status: str = QUEUED
     detail: str = ""  # the part being read, or why it failed
-    summary: DocumentSummary | None = None
+    summary: DocumentSummary | StoredSummary | None = None
+    entry_id: int | None = None  # its summary in History
+    article: str | None = None  # the text read, while it is summarized
 
     def result(self) -> BatchResult:
         if self.summary is not None:
@@ -43,24 +77,65 @@ class BatchQueue(QObject):
     reset = Signal()  # items were added or removed
     running_changed = Signal(bool)
 
+    message = Signal(str)  # for the status bar
+
     def __init__(
         self,
         engine: EngineClient,
         options: Callable[[], tuple[GenerationOptions, str]],
         parent: QObject | None = None,
+        store: HistoryStore | None = None,
+        model: Callable[[], object] = lambda: None,
     ) -> None:
-        """``options`` gives the generation options and the document mode when a file starts."""
+        """``options`` gives the generation options and the document mode when a file starts;
+        ``model`` the loaded ``ModelInfo`` (for History)."""
         super().__init__(parent)
         self.engine = engine
         self.options = options
+        self.store = store
+        self.model = model
         self.items: list[BatchItem] = []
         self.request = 0  # the engine request of the item being summarized, 0 for none
         self.current = -1
         self.stopping = False
+        self.only: BatchItem | None = None  # a file retried alone
+        self.reads = 0  # numbers the reads, so a late one is recognised
+        self.running_options: tuple[GenerationOptions, str] | None = None
         engine.chunk.connect(self._chunk)
         engine.finished.connect(self._finished)
         engine.failed.connect(self._failed)
         engine.cancelled.connect(self._cancelled)
+        self.changed.connect(self._store)
+        self.reset.connect(self._store)
+        self._restore()
+
+    # -- kept across restarts
+
+    def _restore(self) -> None:
+        if self.store is None:
+            return
+        for row in self.store.load_queue():
+            item = BatchItem(row.path, row.status, row.detail, entry_id=row.summary_id)
+            if item.status == RUNNING:  # interrupted by a quit or a crash: do it again
+                item.status, item.detail = QUEUED, ""
+            if item.status == DONE:
+                entry = self.store.get(row.summary_id) if row.summary_id is not None else None
+                if entry is None:
+                    item.status, item.detail, item.entry_id = QUEUED, "", None
+                else:
+                    item.summary = StoredSummary.from_entry(entry)
+            self.items.append(item)
+
+    def _store(self, *_row) -> None:
+        if self.store is None:
+            return
+        try:
+            self.store.save_queue(
+                QueueRow(i.path, i.status, i.detail, i.entry_id) for i in self.items
+            )
+        except Exception as e:  # noqa: BLE001 - the queue on screen stays; the user is told
+            log.exception("the batch queue was not stored")
+            emit(self.message, f"The queue could not be stored for the next start: {e}")
 
     @property
     def running(self) -> bool:
@@ -97,6 +172,30 @@ class BatchQueue(QObject):
         self.current = 0 if self.items else -1
         emit(self.reset)
 
+    def remove(self, row: int) -> bool:
+        """Take one file off the queue (not the one being summarized); its summary stays in
+        History."""
+        if not 0 <= row < len(self.items) or row == self.current:
+            return False
+        del self.items[row]
+        if self.current > row:
+            self.current -= 1
+        emit(self.reset)
+        return True
+
+    def retry(self, row: int) -> bool:
+        """Summarize this one file again (alone, when the queue is idle)."""
+        if not 0 <= row < len(self.items) or self.items[row].status == RUNNING:
+            return False
+        item = self.items[row]
+        item.status, item.detail, item.summary, item.entry_id = QUEUED, "", None, None
+        emit(self.changed, row)
+        if not self.running:
+            self.only = item
+            self.stopping = False
+            self._next()
+        return True
+
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys((QUEUED, RUNNING, DONE, FAILED, CANCELLED), 0)
         for item in self.items:
@@ -114,6 +213,7 @@ class BatchQueue(QObject):
                 item.status, item.detail = QUEUED, ""
                 emit(self.changed, row)
         self.stopping = False
+        self.only = None
         self._next()
 
     def cancel(self) -> None:
@@ -122,21 +222,47 @@ class BatchQueue(QObject):
             self.engine.cancel()
 
     def _next(self) -> None:
-        row = next((i for i, item in enumerate(self.items) if item.status == QUEUED), -1)
+        candidates = [self.only] if self.only is not None else self.items
+        row = next(
+            (self.items.index(i) for i in candidates if i in self.items and i.status == QUEUED), -1
+        )
         was_running = self.running
         if row < 0 or self.stopping:
-            self.current, self.request = -1, 0
+            self.current, self.request, self.only = -1, 0, None
             if was_running:
                 emit(self.running_changed, False)
             return
-        options, mode = self.options()
         item = self.items[row]
         item.status, item.detail = RUNNING, ""
         self.current = row
-        self.request = self.engine.summarize_file(item.path, options, mode)
+        self.request = -1  # reading the file
+        self.reads += 1
+        read, path = self.reads, item.path
+        run_in_background(lambda: _read(read, path), self._read_done, self._read_failed)
         emit(self.changed, row)
         if not was_running:
             emit(self.running_changed, True)
+
+    @Slot(object)
+    def _read_done(self, result: tuple[int, str | None, str]) -> None:
+        read, text, problem = result
+        if read != self.reads or not self.running:
+            return
+        item = self.items[self.current]
+        if self.stopping:
+            self._done(-1, CANCELLED, "")
+        elif text is None:
+            self._done(-1, FAILED, problem)
+        else:
+            item.article = text
+            self.running_options = self.options()
+            self.request = self.engine.summarize(text, *self.running_options)
+
+    @Slot(object, str)
+    def _read_failed(self, error: Exception, details: str) -> None:
+        log.error("reading a batch file failed\n%s", details)
+        if self.running and self.request == -1:
+            self._done(-1, FAILED, f"Reading the file failed: {error}")
 
     def _item(self, request: int) -> BatchItem | None:
         return self.items[self.current] if request == self.request and self.running else None
@@ -168,8 +294,28 @@ class BatchQueue(QObject):
         if item is None:
             return
         item.status, item.detail, item.summary = status, detail, summary
+        if summary is not None:
+            item.entry_id = self._keep(item, summary)
+        item.article = None
+        if item is self.only:
+            self.stopping = True
         emit(self.changed, self.current)
         self._next()
+
+    def _keep(self, item: BatchItem, summary: DocumentSummary) -> int | None:
+        """Store a finished file's summary in History; its id, or None when it could not be."""
+        model = self.model()
+        if self.store is None or model is None or self.running_options is None:
+            return None
+        try:
+            return self.store.add_summary(
+                item.article or "", summary, model, *self.running_options, kind="batch",
+                path=item.path,
+            )
+        except Exception as e:  # noqa: BLE001 - the summary stays in the queue; the user is told
+            log.exception("a batch summary was not stored in History")
+            emit(self.message, f"The summary of {item.path.name} could not be kept in History: {e}")
+            return None
 
     # -- results
 
@@ -177,12 +323,45 @@ class BatchQueue(QObject):
         """Write the summaries to a folder (``fmt`` "txt" or "md"), or to one .csv or .jsonl file
         with a row per finished file (failed ones with their error). Returns the files summarized."""
         finished = [item for item in self.items if item.status in (DONE, FAILED)]
+        modes = _modes_in(Path(target)) if fmt in ("txt", "md") else {}
         output = open_output(target, fmt)
         try:
             for item in finished:
-                output.write(item.result())
+                written = output.write(item.result())
+                if written is not None and fmt in ("txt", "md"):
+                    # The writer's temporary file is private (0600); a summary file gets the
+                    # user's default permissions, or keeps those of the file it replaced.
+                    os.chmod(written, modes.get(Path(written).name, _default_mode()))
         except BaseException:
             output.discard()  # a failure (a full disk) leaves no half table where the last one was
             raise
         output.close()
         return sum(1 for item in finished if item.status == DONE)
+
+
+def _read(read: int, path: Path) -> tuple[int, str | None, str]:
+    """(read number, the document's text or None, why it cannot be read): off the GUI thread."""
+    try:
+        return read, read_document(path), ""
+    except DocumentError as e:
+        return read, None, str(e)
+
+
+def _modes_in(folder: Path) -> dict[str, int]:
+    try:
+        return {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir() if p.is_file()}
+    except OSError:
+        return {}
+
+
+def _default_mode() -> int:
+    """0o666 less the umask: what a file the user creates gets."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask

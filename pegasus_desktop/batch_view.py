@@ -1,8 +1,9 @@
 """The Batch view: drop files or folders (or add them), summarize them all, export the summaries.
 
 A table lists the queue (file, status, time); the selected file's summary, or why it failed,
-shows underneath. The length and options are the Summary page's. ``BatchQueue`` does the work;
-this module is widgets and dialogs only.
+shows underneath. Double-click (or Enter) opens a file's summary on the Summary page; the context
+menu also removes one file or retries it alone (Delete removes). The length and options are the
+Summary page's. ``BatchQueue`` does the work; this module is widgets and dialogs only.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -32,6 +33,7 @@ from engine import GenerationOptions
 from pegasus_desktop import errors
 from pegasus_desktop.batch import CANCELLED, DONE, FAILED, QUEUED, RUNNING, BatchQueue
 from pegasus_desktop.documents import SUPPORTED_SUFFIXES, file_dialog_filter
+from pegasus_desktop.history import HistoryStore
 from pegasus_desktop.signals import emit
 from pegasus_desktop.worker import EngineClient
 
@@ -53,15 +55,19 @@ def dropped_paths(mime) -> list[Path]:
 class BatchView(QWidget):
     running_changed = Signal(bool)
     message = Signal(str)  # for the status bar
+    open_summary = Signal(object)  # a history.Entry, for the Summary page
 
     def __init__(
         self,
         engine: EngineClient,
         options: Callable[[], tuple[GenerationOptions, str]],
         parent: QWidget | None = None,
+        store: HistoryStore | None = None,
+        model: Callable[[], object] = lambda: None,
     ) -> None:
         super().__init__(parent)
-        self.queue = BatchQueue(engine, options, self)
+        self.store = store
+        self.queue = BatchQueue(engine, options, self, store=store, model=model)
         self.last_folder = ""
         self._ready = False
         self.setAcceptDrops(True)
@@ -127,10 +133,49 @@ class BatchView(QWidget):
         self.start_button.clicked.connect(self.queue.start)
         self.cancel_button.clicked.connect(self.queue.cancel)
         self.table.itemSelectionChanged.connect(self.show_selected)
+        self.table.doubleClicked.connect(lambda index: self.open_row(index.row()))
+        self.table.activated.connect(lambda index: self.open_row(index.row()))
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.open_action = self._row_action("Open in the Summary page", self.open_row)
+        self.retry_action = self._row_action("Summarize this file again", self.queue.retry)
+        self.remove_action = self._row_action("Remove from the queue", self.remove_row, "Del")
+        self.queue.message.connect(self.message)
         self.queue.reset.connect(self.refill)
         self.queue.changed.connect(self.update_row)
         self.queue.running_changed.connect(self._running_changed)
-        self.update_buttons()
+        self.refill()
+
+    def _row_action(self, text: str, slot: Callable[[int], object], key: str = "") -> QAction:
+        action = QAction(text, self.table)
+        if key:
+            action.setShortcut(QKeySequence(key))
+            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        action.triggered.connect(lambda: self.selected_row() >= 0 and slot(self.selected_row()))
+        self.table.addAction(action)
+        return action
+
+    def selected_row(self) -> int:
+        rows = self.table.selectionModel().selectedRows()
+        return rows[0].row() if rows and rows[0].row() < len(self.queue.items) else -1
+
+    def remove_row(self, row: int) -> None:
+        if not self.queue.remove(row):
+            emit(self.message, "The file being summarized cannot be removed; cancel it first.")
+
+    def open_row(self, row: int) -> None:
+        """Open a file's summary (from History, with the article it was made from)."""
+        if not 0 <= row < len(self.queue.items):
+            return
+        item = self.queue.items[row]
+        entry = None
+        if item.entry_id is not None and self.store is not None:
+            entry = self.store.get(item.entry_id)
+        if entry is not None:
+            emit(self.open_summary, entry)
+        elif item.status == DONE:
+            emit(self.message, f"The summary of {item.path.name} is no longer in History.")
+        else:
+            emit(self.message, f"{item.path.name} has no summary yet ({item.status.lower()}).")
 
     # -- adding files
 
@@ -204,11 +249,12 @@ class BatchView(QWidget):
 
     @Slot()
     def show_selected(self) -> None:
-        rows = self.table.selectionModel().selectedRows()
-        if not rows or rows[0].row() >= len(self.queue.items):
+        row = self.selected_row()
+        self.update_row_actions()
+        if row < 0:
             self.preview.clear()
             return
-        item = self.queue.items[rows[0].row()]
+        item = self.queue.items[row]
         if item.summary is not None:
             self.preview.setPlainText(item.summary.text)
         else:
@@ -221,7 +267,17 @@ class BatchView(QWidget):
         self._ready = ready
         self.update_buttons()
 
+    def update_row_actions(self) -> None:
+        row = self.selected_row()
+        item = self.queue.items[row] if row >= 0 else None
+        self.open_action.setEnabled(item is not None and item.entry_id is not None)
+        self.retry_action.setEnabled(
+            item is not None and item.status != RUNNING and self._ready and not self.queue.running
+        )
+        self.remove_action.setEnabled(item is not None and item.status != RUNNING)
+
     def update_buttons(self) -> None:
+        self.update_row_actions()
         counts = self.queue.counts()
         waiting = counts[QUEUED] + counts[CANCELLED]
         running = self.queue.running

@@ -1,8 +1,10 @@
-"""The main window: a first-run page (prepare the model), the Summary page and the Batch view,
-menus, status line.
+"""The main window: a first-run page (prepare the model), the Summary page, the Batch view and
+History, menus, status line.
 
 It holds one ``EngineClient`` (the summarizer on its worker thread) for the whole session and
-reloads it only when the model, precision, threads or data folder change.
+reloads it only when the model, precision, threads or data folder change, and one
+``HistoryStore`` (every finished summary, and the Batch queue). Summarizing is in
+``summarizing``, opening and saving in ``article_files``.
 """
 
 from __future__ import annotations
@@ -23,31 +25,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import ChunkSummary, DocumentSummary
 from engine.model_dir import MANIFEST, export_dir
 from engine.tokenizer import TextTokenizer
-from pegasus_desktop import errors
-from pegasus_desktop.article_files import ArticleFiles
+from pegasus_desktop import errors, quitting
+from pegasus_desktop.article_files import ArticleFiles, show_folder
 from pegasus_desktop.batch_view import BatchView
-from pegasus_desktop.documents import MAX_TEXT_CHARS, too_long
 from pegasus_desktop.first_run import FirstRunView
-from pegasus_desktop.menus import fill_menus, make_action, open_folder, show_about
+from pegasus_desktop.history import Entry, HistoryError, HistoryStore
+from pegasus_desktop.history_view import HistoryView, entry_note
+from pegasus_desktop.menus import fill_menus, make_action, show_about
 from pegasus_desktop.resources import APP_TITLE, log_dir
 from pegasus_desktop.settings import Settings, save_settings
-from pegasus_desktop.summary_page import (
-    SummaryPage,
-    count_text,
-    model_name,
-    progress_note,
-    status_text,
-    summary_note,
-)
+from pegasus_desktop.summarizing import Summarizing
+from pegasus_desktop.summary_page import SummaryPage, model_name, status_text
 from pegasus_desktop.worker import EngineClient, ModelInfo
 
 log = logging.getLogger(__name__)
 
 
-class MainWindow(ArticleFiles, QMainWindow):
+class MainWindow(ArticleFiles, Summarizing, QMainWindow):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         self.setWindowTitle(APP_TITLE)
@@ -56,6 +52,11 @@ class MainWindow(ArticleFiles, QMainWindow):
         self.model: ModelInfo | None = None
         self.tokenizer: TextTokenizer | None = None
         self.request = 0  # the summary being written, 0 for none
+        self.request_options = None  # its (GenerationOptions, document mode)
+        self.opened_file: Path | None = None  # the file last opened, and its text
+        self.opened_text: str | None = None
+        self.model_of_summary: tuple[str, str] | None = None  # (model id, precision) of the summary shown
+        self.history = self._open_history()
         self._build_actions()
         self._build_menus()
         self._build_widgets()
@@ -82,7 +83,10 @@ class MainWindow(ArticleFiles, QMainWindow):
         self.batch_view_action = act(
             self, "&Batch", lambda: self.tabs.setCurrentIndex(1), ["Ctrl+2"]
         )
-        self.log_action = act(self, "Show &log folder", lambda: open_folder(log_dir()))
+        self.history_view_action = act(
+            self, "&History", lambda: self.tabs.setCurrentIndex(2), ["Ctrl+3"]
+        )
+        self.log_action = act(self, "Show &log folder", lambda: show_folder(self, log_dir()))
         self.about_action = act(
             self,
             "&About Pegasus Desktop",
@@ -95,7 +99,10 @@ class MainWindow(ArticleFiles, QMainWindow):
             (
                 ("&File", (self.open_action, self.save_action, None, self.quit_action)),
                 ("&Edit", (self.copy_action, None, self.settings_action)),
-                ("&View", (self.summary_view_action, self.batch_view_action)),
+                (
+                    "&View",
+                    (self.summary_view_action, self.batch_view_action, self.history_view_action),
+                ),
                 ("&Summary", (self.summarize_action, self.cancel_action)),
                 ("&Help", (self.log_action, self.about_action)),
             ),
@@ -104,14 +111,21 @@ class MainWindow(ArticleFiles, QMainWindow):
     def _build_widgets(self) -> None:
         self.page = SummaryPage()
         options = self.page.options
-        self.batch = BatchView(self.engine, lambda: (options.options(), options.document_mode()))
+        self.batch = BatchView(
+            self.engine,
+            lambda: (options.options(), options.document_mode()),
+            store=self.history,
+            model=lambda: self.model,
+        )
+        self.history_view = HistoryView(self.history)
         self.first_run = FirstRunView()
         self.stack = QStackedWidget()
-        for widget in (self.page, self.batch, self.first_run):
+        self.views = (self.page, self.batch, self.history_view)  # in the tab bar's order
+        for widget in (*self.views, self.first_run):
             self.stack.addWidget(widget)
         self.tabs = QTabBar()
-        self.tabs.addTab("Summary")
-        self.tabs.addTab("Batch")
+        for name in ("Summary", "Batch", "History"):
+            self.tabs.addTab(name)
         self.tabs.setDocumentMode(True)
         central = QWidget()
         layout = QVBoxLayout(central)
@@ -139,8 +153,11 @@ class MainWindow(ArticleFiles, QMainWindow):
         page.options.changed.connect(self.save_timer.start)
         page.options.mode.currentIndexChanged.connect(self.count_timer.start)
         self.tabs.currentChanged.connect(self.show_view)
-        self.batch.running_changed.connect(lambda _: self._set_ready(self.model is not None))
+        self.batch.running_changed.connect(self._batch_running)
         self.batch.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.batch.open_summary.connect(self.show_entry)
+        self.history_view.reopen.connect(self.show_entry)
+        self.history_view.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.count_timer.timeout.connect(self.update_count)
         self.save_timer.timeout.connect(self.save)
         engine = self.engine
@@ -165,6 +182,18 @@ class MainWindow(ArticleFiles, QMainWindow):
         self.page.options.set_document_mode(s.document_mode)
         self.cancel_action.setEnabled(False)
         self._set_ready(False)
+        if self.history is not None and self.history.problem:
+            problem = self.history.problem
+            QTimer.singleShot(0, lambda: errors.show_error(self, "History was set aside", problem))
+
+    def _open_history(self) -> HistoryStore | None:
+        try:
+            return HistoryStore()
+        except HistoryError as e:
+            log.error("%s", e)
+            problem = str(e)
+            QTimer.singleShot(0, lambda: errors.show_error(self, "No History", problem))
+            return None
 
     # -- the model
 
@@ -202,6 +231,11 @@ class MainWindow(ArticleFiles, QMainWindow):
     def _loaded(self, info: ModelInfo) -> None:
         if (info.model_id, info.precision) != (self.settings.model_id, self.settings.precision):
             return  # an older request; the load for the current settings is queued behind it
+        made_by = self.model_of_summary
+        if made_by is not None and made_by != (info.model_id, info.precision):
+            self.page.mark_out_of_date(
+                f"it was written by another model ({model_name(made_by[0])}, {made_by[1]})"
+            )
         self.model = info
         self.show_view()
         self.tokenizer = TextTokenizer(
@@ -225,9 +259,29 @@ class MainWindow(ArticleFiles, QMainWindow):
 
     @Slot()
     def show_view(self) -> None:
-        """The Summary page or the Batch view, as the tab bar says."""
+        """The Summary page, the Batch view or History, as the tab bar says."""
         self.tabs.setVisible(True)
-        self.stack.setCurrentWidget(self.batch if self.tabs.currentIndex() == 1 else self.page)
+        self.stack.setCurrentWidget(self.views[max(0, self.tabs.currentIndex())])
+
+    @Slot(object)
+    def show_entry(self, entry: Entry) -> None:
+        """Open a kept summary (History, a Batch file) on the Summary page, beside its article."""
+        if self.request:
+            self.statusBar().showMessage(
+                "A summary is being written: wait for it, or cancel it (Esc), then open this one.",
+                8000,
+            )
+            return
+        self.page.show_stored(entry.article, entry.summary, entry_note(entry))
+        self.model_of_summary = (entry.model_id, entry.precision)
+        self.opened_file = Path(entry.source) if entry.kind in ("file", "batch") else None
+        self.opened_text = entry.article
+        self.tabs.setCurrentIndex(0)
+
+    @Slot(bool)
+    def _batch_running(self, running: bool) -> None:
+        self._set_ready(self.model is not None)
+        self.update_cancel()
 
     def _set_ready(self, ready: bool) -> None:
         free = ready and not self.request and not self.batch.queue.running
@@ -248,106 +302,14 @@ class MainWindow(ArticleFiles, QMainWindow):
         except OSError:
             pass
 
-    # -- summarizing
-
-    @Slot()
-    def summarize(self) -> None:
-        if self.model is None or self.request or self.batch.queue.running:
-            return
-        text = self.page.input.toPlainText()
-        if not text.strip():
-            self.statusBar().showMessage("Paste or open an article first.", 5000)
-            return
-        if len(text) > MAX_TEXT_CHARS:
-            errors.show_error(
-                self, "No summary", f"{too_long(len(text))}\n\nThe text in the box was kept."
-            )
-            return
-        self.page.output.clear()
-        self.page.summary_note.setText("")
-        self.page.set_busy(True)
-        self.cancel_action.setEnabled(True)
-        self.summarize_action.setEnabled(False)
-        self.status.setText(
-            f"{status_text(self.model.model_id, self.model.precision)} · summarizing…"
-        )
-        options = self.page.options
-        self.request = self.engine.summarize(text, options.options(), options.document_mode())
-        self._set_ready(True)
-
-    @Slot()
-    def cancel(self) -> None:
-        if self.request:
-            self.engine.cancel()
-        self.batch.queue.cancel()
-
-    def _done(self) -> None:
-        self.request = 0
-        self.page.set_busy(False)
-        self.cancel_action.setEnabled(False)
-        self._set_ready(self.model is not None)
-
-    @Slot(int, str)
-    def _partial(self, request: int, text: str) -> None:
-        if request == self.request:
-            self.page.output.setPlainText(text)
-
-    @Slot(int, object)
-    def _chunk(self, request: int, chunk: ChunkSummary) -> None:
-        if request == self.request and chunk.summary is None:
-            self.page.summary_note.setText(progress_note(chunk))
-
-    @Slot(int, object)
-    def _finished(self, request: int, summary: DocumentSummary) -> None:
-        if request != self.request:
-            return
-        self._done()
-        self.page.output.setPlainText(summary.text)
-        self.page.summary_note.setText(summary_note(summary, self.model.max_input_tokens))
-        self.status.setText(status_text(self.model.model_id, self.model.precision, summary))
-
-    @Slot(int)
-    def _cancelled(self, request: int) -> None:
-        if request != self.request:
-            return
-        self._done()
-        self.page.summary_note.setText("Cancelled: this is the summary so far.")
-        self.status.setText(f"{status_text(self.model.model_id, self.model.precision)} · cancelled")
-
-    @Slot(int, str, str)
-    def _failed(self, request: int, message: str, details: str) -> None:
-        if request != self.request:
-            return
-        self._done()
-        errors.show_error(self, "No summary", message, details)
-
-    @Slot()
-    def update_count(self) -> None:
-        """The line under the article. Bounded work on the GUI thread, whatever is in the box: a
-        text over ``MAX_TEXT_CHARS`` is not tokenized, a long one only until it passes the model's
-        limit (the rest is estimated)."""
-        text = self.page.input.toPlainText()
-        if len(text) > MAX_TEXT_CHARS:
-            self.page.count.setText(f"⚠ {too_long(len(text))}")
-            return
-        tokens, exact, limit = None, True, 0
-        if self.tokenizer is not None and self.model is not None:
-            limit = self.model.max_input_tokens
-            tokens, exact = self.tokenizer.count(text, limit) if text.strip() else (0, True)
-        mode = self.page.options.document_mode()
-        self.page.count.setText(count_text(len(text.split()), tokens, limit, mode, exact))
-
-    @Slot(str)
-    def _input_refused(self, message: str) -> None:
-        errors.show_error(self, "Not pasted", f"{message}\n\nThe text already in the box was kept.")
-
     # -- settings, help, closing
 
     @Slot()
     def open_settings(self) -> None:
         from pegasus_desktop.settings_dialog import SettingsDialog
 
-        dialog = SettingsDialog(self.settings, self.delete_export, self)
+        in_use = Path(self.model.folder) if self.model is not None else None
+        dialog = SettingsDialog(self.settings, self.delete_export, self, in_use=in_use)
         reexport = []
         dialog.reexport_requested.connect(lambda: reexport.append(True))
         if dialog.exec() == SettingsDialog.DialogCode.Accepted:
@@ -387,6 +349,16 @@ class MainWindow(ArticleFiles, QMainWindow):
             log.warning("settings not saved: %s", e)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        """Ctrl+Q, the window's close button, Ctrl+C in the terminal: ask first when a summary
+        or a batch would be interrupted."""
+        running = self.batch.queue.running
+        reasons = quitting.work_in_progress(
+            bool(self.request), self.batch.queue.counts() if running else None
+        )
+        if reasons and not quitting.confirm_quit(self, reasons):
+            event.ignore()
+            return
+        self.batch.queue.cancel()  # the file under way goes back to the queue for next time
         self.save()
         self.first_run.cancel()
         self.engine.shutdown()

@@ -96,6 +96,7 @@ class OptionsPanel(QWidget):
             "Above 1 favours longer summaries, below 1 shorter ones (beam search)."
         )
         self.length_penalty.valueChanged.connect(self._edited)
+        self.length_penalty.setMinimumWidth(self.length_penalty.sizeHint().width())
         self.no_repeat = self._spin(
             0, 10, "Never repeat a phrase of this many tokens (0: allowed)."
         )
@@ -137,6 +138,7 @@ class OptionsPanel(QWidget):
         spin.setRange(low, high)
         spin.setToolTip(tip)
         spin.valueChanged.connect(self._edited)
+        spin.setMinimumWidth(spin.sizeHint().width())  # never clipped ("12" for 128) in a small window
         return spin
 
     # -- the model's defaults and the user's choice

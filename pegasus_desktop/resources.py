@@ -33,6 +33,12 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
+def data_dir() -> Path:
+    """The user's data (History; the models unless Settings choose another folder):
+    ``~/.local/share/pegasus-desktop`` on Linux, as engine.model_dir.default_models_root uses."""
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
 def log_dir() -> Path:
     """Logs: ``~/.local/state/pegasus-desktop/log`` on Linux."""
     return Path(platformdirs.user_log_dir(APP_NAME, appauthor=False))

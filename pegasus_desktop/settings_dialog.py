@@ -14,8 +14,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -81,11 +80,14 @@ class SettingsDialog(QDialog):
         settings: Settings,
         delete_export: Callable[[Path], None],
         parent: QWidget | None = None,
+        in_use: Path | None = None,
     ):
+        """``in_use``: the export folder the window has loaded (deleting it is warned about)."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.settings = dataclasses.replace(settings)
         self.delete_export = delete_export
+        self.in_use = Path(in_use) if in_use is not None else None
         tabs = QTabWidget()
         tabs.addTab(self._model_tab(), "Model")
         tabs.addTab(self._storage_tab(), "Storage")
@@ -127,6 +129,14 @@ class SettingsDialog(QDialog):
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
+        # A model typed or chosen is checked at once, in plain words, not when it is first used.
+        self.model_problem = QLabel("")
+        self.model_problem.setObjectName("modelProblem")
+        self.model_problem.setWordWrap(True)
+        self.model_problem.setVisible(False)
+        self.hub_id.textChanged.connect(self._check_model)
+        self.folder.textChanged.connect(self._check_model)
+        self.source.buttonToggled.connect(self._check_model)
 
         model_box = QGroupBox("Model")
         model_layout = QVBoxLayout(model_box)
@@ -136,6 +146,7 @@ class SettingsDialog(QDialog):
         model_layout.addWidget(self.hub_id)
         model_layout.addWidget(self.folder_radio)
         model_layout.addLayout(folder_row)
+        model_layout.addWidget(self.model_problem)
 
         self.token_status = QLabel(_token_hint())
         self.token = QLineEdit()
@@ -188,6 +199,22 @@ class SettingsDialog(QDialog):
         else:
             self.hub_id.setText(model_id)
             self.hub_radio.setChecked(True)
+
+    def problem_with_choice(self) -> str:
+        """Why the model chosen cannot be used, in plain words, or ""."""
+        from pegasus_desktop.model_check import folder_problem, hub_id_problem
+
+        if self.folder_radio.isChecked():
+            return folder_problem(self.folder.text().strip())
+        if self.hub_radio.isChecked():
+            return hub_id_problem(self.hub_id.text())
+        return "" if self.chosen_model() else "Choose a model from the list."
+
+    @Slot()
+    def _check_model(self, *_args) -> None:
+        problem = self.problem_with_choice()
+        self.model_problem.setText(f"⚠ {problem}" if problem else "")
+        self.model_problem.setVisible(bool(problem))
 
     def chosen_model(self) -> str:
         if self.folder_radio.isChecked():
@@ -277,6 +304,10 @@ class SettingsDialog(QDialog):
         delete = QPushButton("Delete…")
         delete.setObjectName("deleteExport")
         delete.clicked.connect(self._delete_selected)
+        self.delete_button = delete
+        self.exports.itemSelectionChanged.connect(
+            lambda: delete.setEnabled(bool(self.exports.selectedItems()))
+        )
         tab = QWidget()
         layout = QVBoxLayout(tab)
         layout.addWidget(QLabel("Exported models are stored in:"))
@@ -288,6 +319,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(self.exports, 1)
         layout.addWidget(delete, 0, Qt.AlignmentFlag.AlignRight)
         self._refresh_storage()
+        delete.setEnabled(False)  # nothing is selected yet
         return tab
 
     def models_root(self) -> Path:
@@ -303,6 +335,8 @@ class SettingsDialog(QDialog):
             item.setData(0, Qt.ItemDataRole.UserRole, str(folder))
         for column in range(3):
             self.exports.resizeColumnToContents(column)
+        if hasattr(self, "delete_button"):
+            self.delete_button.setEnabled(bool(self.exports.selectedItems()))
 
     def _set_root(self, root: str) -> None:
         self.settings.models_root = "" if root and Path(root) == default_models_root() else root
@@ -318,20 +352,27 @@ class SettingsDialog(QDialog):
 
     @Slot()
     def _open_root(self) -> None:
-        root = self.models_root()
-        root.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(root)))
+        from pegasus_desktop.article_files import show_folder
+
+        show_folder(self, self.models_root())
 
     @Slot()
     def _delete_selected(self) -> None:
-        item = self.exports.currentItem()
-        if item is None:
+        items = self.exports.selectedItems()
+        if not items:
             return
+        item = items[0]
         folder = Path(item.data(0, Qt.ItemDataRole.UserRole))
+        in_use = ""
+        if self.in_use is not None and folder.resolve() == self.in_use.resolve():
+            in_use = (
+                "⚠ This is the model in use now: after deleting it, nothing can be summarized "
+                "until it is exported again (or another model is chosen).\n\n"
+            )
         answer = QMessageBox.question(
             self,
             "Delete the export?",
-            f"Delete the {item.text(1)} export of {item.text(0)} ({item.text(2)})?\n\n{folder}\n\n"
+            f"{in_use}Delete the {item.text(1)} export of {item.text(0)} ({item.text(2)})?\n\n{folder}\n\n"
             f"It can be made again later (which may download the model again).",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
             QMessageBox.StandardButton.No,
@@ -348,15 +389,9 @@ class SettingsDialog(QDialog):
 
     def accept_if_valid(self) -> bool:
         model_id = self.chosen_model()
-        problem = ""
-        if not model_id:
+        problem = self.problem_with_choice()
+        if not model_id and not problem:
             problem = "Choose a model: pick one from the list, type a Hugging Face id, or choose a folder."
-        elif self.folder_radio.isChecked():
-            folder = Path(model_id).expanduser()
-            if not folder.is_dir():
-                problem = f"{folder} is not a folder."
-            elif not (folder / "config.json").is_file():
-                problem = f"{folder} is not a model checkpoint: it has no config.json."
         if problem:
             errors.show_error(self, "Check the model", problem)
             return False

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QMimeData, QSaveFile, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -98,6 +98,9 @@ def save_text(path: Path, text: str) -> str:
 class InputEdit(QPlainTextEdit):
     """A plain-text box that also takes dropped files (it reports them instead of their path).
 
+    Tab and Shift+Tab move the focus on (keyboard users are not stuck in the box); a tab character
+    can still be pasted.
+
     Text pasted or dropped that would make the article longer than the app summarizes at a time
     (``MAX_TEXT_CHARS``) is not inserted: the text already here stays as it was, and ``refused``
     says why. Qt never has to lay out megabytes the app would refuse anyway.
@@ -150,6 +153,7 @@ class SummaryPage(QWidget):
         # The article
         self.input = InputEdit()
         self.input.setObjectName("input")
+        self.input.setTabChangesFocus(True)
         self.input.setPlaceholderText(
             "Paste an article here, or open a file (Ctrl+O) or drop one here: "
             + ", ".join(SUPPORTED_SUFFIXES)
@@ -186,6 +190,12 @@ class SummaryPage(QWidget):
         right_top.addWidget(self.save_button)
         self.summary_note = QLabel("")
         self.summary_note.setObjectName("summaryNote")
+        self.summary_note.setWordWrap(True)
+        self._fresh_palette = QPalette(self.output.palette())
+        self.summary_article: str | None = None  # the article the summary shown is about
+        self.stale = False  # the article or the model changed since the summary was written
+        self.output.textChanged.connect(self._update_summary_buttons)
+        self.input.textChanged.connect(self.article_edited)
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
@@ -221,6 +231,62 @@ class SummaryPage(QWidget):
         layout.addWidget(self.splitter, 1)
         layout.addLayout(bottom)
         self.set_busy(False)
+        self._update_summary_buttons()
+
+    # -- the summary: always about the article beside it
+
+    def begin_summary(self, article: str) -> None:
+        """A new summary of ``article`` starts: the old one and its note go."""
+        self.summary_article = article
+        self._set_stale(False)
+        self.output.clear()
+        self.summary_note.setText("")
+
+    def show_text(self, text: str) -> None:
+        """Show the summary so far (or the final one) without losing the reader's place: the view
+        follows the end while it is at the end, stays where the reader scrolled to otherwise, and
+        never jumps back to the top."""
+        bar = self.output.verticalScrollBar()
+        at_end = bar.value() >= bar.maximum() - 2
+        position = bar.value()
+        self.output.setPlainText(text)
+        bar.setValue(bar.maximum() if at_end else min(position, bar.maximum()))
+
+    def show_stored(self, article: str, text: str, note: str) -> None:
+        """Show a summary kept earlier (History, the Batch queue) beside its own article."""
+        self.input.setPlainText(article)
+        self.begin_summary(article)
+        self.output.setPlainText(text)
+        self.summary_note.setText(note)
+
+    def mark_out_of_date(self, why: str) -> None:
+        """The summary shown is no longer about what is beside it: dim it, say so, and turn off
+        Copy and Save (a summary being written goes on, and stays marked)."""
+        if self.stale or not self.output.toPlainText():
+            return
+        self._set_stale(True)
+        self.summary_note.setText(f"⚠ Out of date: {why}. Summarize again for a new summary.")
+
+    def article_edited(self) -> None:
+        if self.summary_article is not None and not self.stale:
+            if self.input.toPlainText() != self.summary_article:
+                self.mark_out_of_date("the article has changed since this summary was written")
+
+    def has_current_summary(self) -> bool:
+        return bool(self.output.toPlainText()) and not self.stale
+
+    def _set_stale(self, stale: bool) -> None:
+        self.stale = stale
+        palette = QPalette(self._fresh_palette)
+        if stale:
+            palette.setColor(QPalette.ColorRole.Text, palette.color(QPalette.ColorRole.PlaceholderText))
+        self.output.setPalette(palette)
+        self._update_summary_buttons()
+
+    def _update_summary_buttons(self) -> None:
+        current = self.has_current_summary()
+        self.copy_button.setEnabled(current)
+        self.save_button.setEnabled(current)
 
     def set_busy(self, busy: bool) -> None:
         self.summarize_button.setEnabled(not busy)

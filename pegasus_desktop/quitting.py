@@ -1,0 +1,41 @@
+"""Quitting while work is under way: say what would stop, and let the user keep working.
+
+``work_in_progress`` lists, in plain words, what quitting now would interrupt (a summary being
+written, a batch running). ``confirm_quit`` asks; Keep working is the default button, so a stray
+Enter never throws work away. Finished summaries are already in History, so nothing else asks.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+
+def work_in_progress(summarizing: bool, batch_counts: dict[str, int] | None) -> list[str]:
+    """``batch_counts``: the queue's counts by status when a batch is running, else None."""
+    reasons = []
+    if summarizing:
+        reasons.append("A summary is being written; it would be lost.")
+    if batch_counts is not None:
+        from pegasus_desktop.batch import DONE, FAILED, QUEUED, RUNNING
+
+        done = batch_counts[DONE] + batch_counts[FAILED]
+        left = batch_counts[QUEUED] + batch_counts[RUNNING]
+        reasons.append(
+            f"The batch is running ({done} done, {left} to go). The summaries made so far are "
+            f"kept in History, and the files left stay queued for the next start."
+        )
+    return reasons
+
+
+def confirm_quit(parent: QWidget, reasons: list[str]) -> bool:
+    box = QMessageBox(parent)
+    box.setIcon(QMessageBox.Icon.Question)
+    box.setWindowTitle("Quit now?")
+    box.setText("Quit while work is under way?")
+    box.setInformativeText("\n\n".join(reasons))
+    quit_button = box.addButton("Quit", QMessageBox.ButtonRole.DestructiveRole)
+    keep = box.addButton("Keep working", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    box.setEscapeButton(keep)
+    box.exec()
+    return box.clickedButton() is quit_button

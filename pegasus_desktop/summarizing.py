@@ -1,0 +1,138 @@
+"""Summarize and Cancel on the Summary page: the main window's side of one summary.
+
+``Summarizing`` is mixed into ``MainWindow`` and uses its ``page``, ``engine``, ``model``,
+``batch``, ``history`` and status line. The summary pane is always about the article beside it:
+a new summary clears the old one and its note, and an edit of the article (or a new model) marks
+the summary shown as out of date (``SummaryPage.mark_out_of_date``). Every finished summary is
+kept in History.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Slot
+
+from engine import ChunkSummary, DocumentSummary
+from pegasus_desktop import errors
+from pegasus_desktop.documents import MAX_TEXT_CHARS, too_long
+from pegasus_desktop.summary_page import count_text, progress_note, status_text, summary_note
+
+log = logging.getLogger(__name__)
+
+
+class Summarizing:
+    @Slot()
+    def summarize(self) -> None:
+        if self.model is None or self.request or self.batch.queue.running:
+            return
+        text = self.page.input.toPlainText()
+        if not text.strip():
+            self.statusBar().showMessage("Paste or open an article first.", 5000)
+            return
+        if len(text) > MAX_TEXT_CHARS:
+            errors.show_error(
+                self, "No summary", f"{too_long(len(text))}\n\nThe text in the box was kept."
+            )
+            return
+        self.page.begin_summary(text)
+        self.model_of_summary = (self.model.model_id, self.model.precision)
+        self.page.set_busy(True)
+        self.summarize_action.setEnabled(False)
+        self.status.setText(
+            f"{status_text(self.model.model_id, self.model.precision)} · summarizing…"
+        )
+        options = self.page.options
+        self.request_options = (options.options(), options.document_mode())
+        self.request = self.engine.summarize(text, *self.request_options)
+        self._set_ready(True)
+        self.update_cancel()
+
+    @Slot()
+    def cancel(self) -> None:
+        """Esc and Summary → Cancel: stop the summary being written, or the batch."""
+        if self.request:
+            self.engine.cancel()
+        self.batch.queue.cancel()
+
+    def update_cancel(self) -> None:
+        self.cancel_action.setEnabled(bool(self.request) or self.batch.queue.running)
+
+    def _done(self) -> None:
+        self.request = 0
+        self.page.set_busy(False)
+        self._set_ready(self.model is not None)
+        self.update_cancel()
+
+    @Slot(int, str)
+    def _partial(self, request: int, text: str) -> None:
+        if request == self.request:
+            self.page.show_text(text)
+
+    @Slot(int, object)
+    def _chunk(self, request: int, chunk: ChunkSummary) -> None:
+        if request == self.request and chunk.summary is None and not self.page.stale:
+            self.page.summary_note.setText(progress_note(chunk))
+
+    @Slot(int, object)
+    def _finished(self, request: int, summary: DocumentSummary) -> None:
+        if request != self.request:
+            return
+        self._done()
+        self.page.show_text(summary.text)
+        if not self.page.stale:
+            self.page.summary_note.setText(summary_note(summary, self.model.max_input_tokens))
+        self.status.setText(status_text(self.model.model_id, self.model.precision, summary))
+        self.keep_in_history(summary)
+
+    def keep_in_history(self, summary: DocumentSummary) -> None:
+        """Store the finished summary with its article, source, model and options."""
+        if self.history is None:
+            return
+        article = self.page.summary_article or ""
+        options, mode = self.request_options
+        source = self.opened_file if self.opened_text == article else None
+        try:
+            self.history.add_summary(
+                article, summary, self.model, options, mode, kind="file" if source else "text",
+                path=source,
+            )
+        except Exception as e:  # noqa: BLE001 - the summary on screen stays; the user is told
+            log.exception("the summary was not stored in History")
+            self.statusBar().showMessage(f"This summary could not be kept in History: {e}", 10000)
+
+    @Slot(int)
+    def _cancelled(self, request: int) -> None:
+        if request != self.request:
+            return
+        self._done()
+        if not self.page.stale:
+            self.page.summary_note.setText("Cancelled: this is the summary so far.")
+        self.status.setText(f"{status_text(self.model.model_id, self.model.precision)} · cancelled")
+
+    @Slot(int, str, str)
+    def _failed(self, request: int, message: str, details: str) -> None:
+        if request != self.request:
+            return
+        self._done()
+        errors.show_error(self, "No summary", message, details)
+
+    @Slot()
+    def update_count(self) -> None:
+        """The line under the article. Bounded work on the GUI thread, whatever is in the box: a
+        text over ``MAX_TEXT_CHARS`` is not tokenized, a long one only until it passes the model's
+        limit (the rest is estimated)."""
+        text = self.page.input.toPlainText()
+        if len(text) > MAX_TEXT_CHARS:
+            self.page.count.setText(f"⚠ {too_long(len(text))}")
+            return
+        tokens, exact, limit = None, True, 0
+        if self.tokenizer is not None and self.model is not None:
+            limit = self.model.max_input_tokens
+            tokens, exact = self.tokenizer.count(text, limit) if text.strip() else (0, True)
+        mode = self.page.options.document_mode()
+        self.page.count.setText(count_text(len(text.split()), tokens, limit, mode, exact))
+
+    @Slot(str)
+    def _input_refused(self, message: str) -> None:
+        errors.show_error(self, "Not pasted", f"{message}\n\nThe text already in the box was kept.")
