@@ -1,10 +1,13 @@
 """Build the desktop bundle: ``python packaging/build.py [--dist DIR] [--work DIR]``.
 
 Runs PyInstaller on ``packaging/pegasus-desktop.spec`` (a one-folder, windowed build), then, on
-Linux, puts a ``.desktop`` file, the icon and ``install-desktop-entry.sh`` beside the executable.
-It prints where the bundle is, its size and how long the build took, and exits non-zero when
-PyInstaller fails. The output goes to ``dist/`` and ``build/`` at the top of the repository
-unless ``--dist`` and ``--work`` say otherwise.
+Linux, checks that every library the Qt xcb plugin needs resolves inside the bundle (other than
+the base system's: ``bundle_check.py``) and puts a ``.desktop`` file, the icon and
+``install-desktop-entry.sh`` beside the executable. It prints where the bundle is, its size and
+how long the build took, and exits non-zero when PyInstaller fails or the bundle lacks a library
+its window needs (naming each one and the Debian package to install). The output goes to
+``dist/`` and ``build/`` at the top of the repository unless ``--dist`` and ``--work`` say
+otherwise.
 
     Linux:   dist/pegasus-desktop/pegasus-desktop
     Windows: dist\\pegasus-desktop\\pegasus-desktop.exe
@@ -25,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import appinfo  # noqa: E402 - packaging/ is put on sys.path just above
+import bundle_check  # noqa: E402
 
 SPEC = HERE / "pegasus-desktop.spec"
 
@@ -91,6 +95,22 @@ def build(dist: Path, work: Path, *, clean: bool = True) -> Path:
     return bundle
 
 
+def check_window_libraries(bundle: Path) -> bool:
+    """Linux: print whether the libraries the window needs all resolve inside the bundle.
+
+    PyInstaller copies the xcb plugin's libraries only when the build machine has them; without
+    them the bundle builds fine and then cannot open a window. The frozen app runs with
+    ``LD_LIBRARY_PATH`` set to ``_internal`` (PyInstaller's bootloader sets it), and so does ldd.
+    """
+    internal = bundle / "_internal"
+    unbundled = bundle_check.unbundled_libraries(internal, [internal])
+    if unbundled:
+        print(bundle_check.report(unbundled), file=sys.stderr)
+        return False
+    print("window libraries: all inside the bundle (or the base system's)")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -116,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"PyInstaller failed ({e.code})", file=sys.stderr)
             return 1
         raise
+    if sys.platform.startswith("linux") and not check_window_libraries(bundle):
+        return 1
     seconds = time.monotonic() - started
     size = folder_size(bundle)
     print(f"bundle: {bundle}")

@@ -3,7 +3,8 @@
 Builds once per module (several minutes), then checks what the bundle holds and leaves out, and
 runs it as a person's machine would: ``--self-test`` without a display (a non-ASCII temp folder,
 the C locale, and again without stdio as a windowed build starts), a self-test that must fail,
-and the GUI under Xvfb, which must stay up and quit cleanly on Ctrl+Q. Linux only: the Windows
+the GUI without a display (a plain message, no abort), and the GUI under Xvfb, which must stay up,
+load the Qt xcb plugin's libraries from inside the bundle, and quit cleanly on Ctrl+Q. Linux only: the Windows
 and macOS parts of the spec run on those systems (README, "Build a desktop bundle").
 """
 
@@ -31,10 +32,17 @@ pytestmark = [pytest.mark.packaging, pytest.mark.slow]
 REPO = TINY_PEGASUS.parents[2]
 sys.path.insert(0, str(REPO / "packaging"))
 import appinfo  # noqa: E402 - packaging/ is a folder of scripts, not a package
+import bundle_check  # noqa: E402
 
 APP = appinfo.read()
 NAME = APP.name
 MiB = 2**20
+XCB_PLUGIN = Path("PySide6", "Qt", "plugins", "platforms", "libqxcb.so")
+# The xcb helper libraries that Debian 12 images may lack and PySide6 does not ship (ldd of
+# libqxcb.so and libQt6XcbQpa.so.6): the bundle must carry each one.
+XCB_HELPERS = re.compile(r"libxcb-[\w-]+\.so\.\d+|libxkbcommon(-x11)?\.so\.0|libX11-xcb\.so\.1")
+MUST_CARRY = ("libxcb-icccm.so.4", "libxcb-keysyms.so.1", "libxcb-cursor.so.0",
+              "libxkbcommon-x11.so.0", "libxcb-render-util.so.0", "libxcb-image.so.0")
 
 
 @dataclass(frozen=True)
@@ -190,10 +198,15 @@ def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
         for f in files
     )
     assert any(re.fullmatch(r"_internal/tokenizers/tokenizers.*\.so", f) for f in files)
-    assert any(
-        re.fullmatch(rf"_internal/pegasus_desktop-{APP.version}\.dist-info/METADATA", f)
-        for f in files
-    )
+    # Our own metadata (the export manifest records the version): the installed dist-info, or the
+    # egg-info that an editable install leaves in the source tree, which importlib finds first.
+    metadata = [
+        f for f in files
+        if re.fullmatch(r"_internal/pegasus_desktop(-[^/]+\.dist-info/METADATA|\.egg-info/PKG-INFO)", f)
+    ]
+    assert len(metadata) == 1, metadata
+    text = (build.bundle / metadata[0]).read_text(encoding="utf-8")
+    assert f"\nVersion: {APP.version}\n" in text
 
 
 def test_the_bundle_leaves_out_unused_qt_torch_tests_dev_tools_and_cuda(build):
@@ -224,6 +237,33 @@ def test_the_bundle_leaves_out_unused_qt_torch_tests_dev_tools_and_cuda(build):
         "transformers.models.t5.modeling_t5",
     ):
         assert module not in modules, module
+
+
+def test_the_bundles_xcb_plugin_resolves_its_helper_libraries_inside_the_bundle(build):
+    """With the library path the frozen app runs with (the bootloader sets LD_LIBRARY_PATH to
+    _internal; the GUI test below checks what it really maps)."""
+    assert "window libraries: all inside the bundle" in build.output
+    resolved = bundle_check.ldd(build.internal / XCB_PLUGIN, [build.internal])
+    helpers = {name: path for name, path in resolved.items() if XCB_HELPERS.fullmatch(name)}
+    assert set(MUST_CARRY) <= set(helpers), sorted(helpers)
+    for name, path in helpers.items():
+        assert path == str(build.internal / name), f"{name} => {path}"
+    assert bundle_check.unbundled_libraries(build.internal, [build.internal]) == []
+
+
+def test_the_build_check_names_a_helper_library_the_bundle_lacks(build, tmp_path):
+    """The bundle as it comes out of a machine without libxcb-icccm4: the same, without it."""
+    copy = tmp_path / NAME
+    shutil.copytree(build.bundle, copy, symlinks=True, copy_function=os.link)
+    (copy / "_internal" / "libxcb-icccm.so.4").unlink()
+    result = subprocess.run(
+        [sys.executable, str(REPO / "packaging" / "bundle_check.py"), str(copy)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 1, result.stdout
+    line = next(x for x in result.stderr.splitlines() if "libxcb-icccm.so.4" in x)
+    assert "Debian package libxcb-icccm4" in line
+    assert result.stderr.rstrip().endswith("sudo apt-get install libxcb-icccm4")
 
 
 def test_the_readme_records_this_bundle_size(build):
@@ -336,6 +376,25 @@ def test_a_failing_frozen_self_test_says_what_failed(build, tmp_path):
     assert lines[-1] == "self-test FAILED"
 
 
+def test_the_frozen_gui_without_a_display_says_what_is_missing(build, tmp_path):
+    env = _env(tmp_path)
+    del env["QT_QPA_PLATFORM"]
+    result = _run(build, env=env)
+    assert result.returncode == 3, result.stderr[-3000:]  # not -6: Qt never aborted
+    assert result.stderr.startswith("Pegasus Desktop cannot open its window:\n")
+    assert "- no X11 display: DISPLAY is not set (nor WAYLAND_DISPLAY)." in result.stderr
+    assert "set QT_QPA_PLATFORM=offscreen" in result.stderr
+    assert "Aborted" not in result.stderr and "qt.qpa" not in result.stderr
+    assert "DISPLAY is not set (nor WAYLAND_DISPLAY)" in _log(env)
+
+
+def _mapped_from(pid: int) -> dict[str, str]:
+    """The shared libraries a running process has loaded: file name -> path."""
+    maps = Path(f"/proc/{pid}/maps").read_text().split("\n")
+    paths = {line.split(None, 5)[5] for line in maps if len(line.split(None, 5)) == 6}
+    return {Path(p).name: p for p in paths if ".so" in p}
+
+
 def _xvfb(tmp_path: Path) -> tuple[subprocess.Popen, str]:
     xvfb = shutil.which("Xvfb")
     assert xvfb and shutil.which("xdotool"), "Xvfb and xdotool are needed (make test installs them)"
@@ -374,6 +433,9 @@ def test_the_frozen_gui_starts_under_xvfb_stays_up_and_quits_cleanly(build, tmp_
         assert found.returncode == 0 and found.stdout.split(), found.stderr
         time.sleep(5)
         assert app.poll() is None, "the app did not stay up"
+        loaded = _mapped_from(app.pid)  # the window is up: the xcb plugin and its helpers loaded
+        for name in (XCB_PLUGIN.name, *MUST_CARRY):
+            assert loaded.get(name, "").startswith(f"{build.internal}/"), (name, loaded.get(name))
         window = found.stdout.split()[0]
         pressed = subprocess.run(
             ["xdotool", "windowfocus", "--sync", window, "key", "ctrl+q"], check=False, **xdotool
