@@ -129,6 +129,12 @@ def find_plugin(name: str, folders: Sequence[Path]) -> Path | None:
     return next((f / f"libq{name}.so" for f in folders if (f / f"libq{name}.so").is_file()), None)
 
 
+# The last connection that answered at each display, held open while the process lives: an X
+# server with no other client (Xvfb as xvfb-run starts it) resets when its last client leaves and
+# refuses connections meanwhile, so closing ours could make Qt's connection, a moment later, fail.
+_answered: dict[str, int] = {}
+
+
 def x11_display_answers(display: str) -> bool:
     """Whether an X server accepts a connection at ``display`` (libxcb, as Qt connects)."""
     try:
@@ -140,11 +146,15 @@ def x11_display_answers(display: str) -> bool:
     xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
     xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
     connection = xcb.xcb_connect(display.encode(), None)
-    try:
-        return connection is not None and xcb.xcb_connection_has_error(connection) == 0
-    finally:
-        if connection is not None:
-            xcb.xcb_disconnect(connection)  # also frees the error object xcb_connect returns
+    if connection is not None and xcb.xcb_connection_has_error(connection) == 0:
+        previous = _answered.pop(display, None)
+        _answered[display] = connection
+        if previous is not None:  # after the new one connected, so the server never goes empty
+            xcb.xcb_disconnect(previous)
+        return True
+    if connection is not None:
+        xcb.xcb_disconnect(connection)  # frees the error object xcb_connect returns
+    return False
 
 
 def wayland_socket(environ: Mapping[str, str]) -> Path | None:

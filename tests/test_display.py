@@ -174,6 +174,9 @@ def test_a_real_x_display_passes_the_check(tmp_path):
     assert xvfb, "Xvfb is needed (make test installs it)"
     read, write = os.pipe()
     server = subprocess.Popen(
+        # No -noreset, as xvfb-run starts it: a server with no client resets when its last client
+        # leaves, so the second check (as Qt's connection after the check) passes only because
+        # the first one's connection is held open.
         [xvfb, "-displayfd", str(write), "-screen", "0", "640x480x24", "-nolisten", "tcp"],
         pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=(tmp_path / "xvfb.log").open("w"),
     )
