@@ -8,6 +8,7 @@
     python -m benchmarks.experiments four-bit-decoder FP32_DIR INT8_DIR  # greedy with a 4-bit decoder
     python -m benchmarks.experiments export-memory CHECKPOINT  # peak RSS of each export stage
     python -m benchmarks.experiments repeat EXPORT_DIR       # the same summary again and again, in one process
+    python -m benchmarks.experiments int8-rows               # each int8 form at 1-16 rows, and whether rows stay independent
 
 Unlike the benchmark, these are not head-to-head timings of whole engines: they explain where
 the time and memory of ours go.
@@ -342,6 +343,50 @@ def _four_bit_on_the_fixture(block: int) -> None:
         print(f"trained fixture, {name}: same as fp32 on {same}/{len(held_out)}, right on {right}")
 
 
+def int8_rows(args) -> None:
+    """The cnn_dailymail decoder's linear layers and lm_head (``benchmarks/int8_forms.py``) in each
+    int8 form, timed at 1, 4, 8 and 16 rows, rounds alternated across forms; and for each form,
+    whether every row of a 16-row run equals that row run alone, bit for bit."""
+    import onnx
+    import onnxruntime as ort
+
+    from benchmarks.int8_forms import D_MODEL, FORMS, in_form, linear_layers
+    from benchmarks.machine import cpu_model
+    from engine.runtime import session_options
+
+    fp32 = linear_layers(args.layers)
+    sessions = {}
+    for form in FORMS:
+        model = onnx.ModelProto()
+        model.CopyFrom(fp32)
+        sessions[form] = ort.InferenceSession(in_form(model, form).SerializeToString(),
+                                              session_options(args.threads))
+    del fp32
+    gc.collect()
+    rng = np.random.default_rng(0)
+    # Hidden states of different documents differ in scale; that is what a shared scale mixes up.
+    x = (rng.standard_normal((16, D_MODEL)) * rng.choice([0.3, 1.0, 3.0], (16, 1))).astype(np.float32)
+    print(f"{cpu_model()}, {args.threads} threads, {args.layers} decoder layers + lm_head, "
+          f"median of {args.rounds} rounds (ms per run)")
+    print(f"{'form':<14}" + "".join(f"{f'{m} rows':>16}" for m in args.rows) + "  rows independent")
+    times = {form: {m: [] for m in args.rows} for form in FORMS}
+    for m in args.rows:
+        for form in FORMS:
+            sessions[form].run(None, {"x": x[:m]})  # warm-up
+        for _ in range(args.rounds):
+            for form in FORMS:
+                start = time.perf_counter()
+                sessions[form].run(None, {"x": x[:m]})
+                times[form][m].append(time.perf_counter() - start)
+    base = {m: np.median(times["tensor"][m]) for m in args.rows}
+    for form, session in sessions.items():
+        batch = session.run(None, {"x": x})[0]
+        independent = all(np.array_equal(batch[r], session.run(None, {"x": x[r : r + 1]})[0][0]) for r in range(16))
+        cells = "".join(f"{np.median(times[form][m]) * 1000:>7.1f}{f' ({np.median(times[form][m]) / base[m]:.2f}x)':<9}"
+                        for m in args.rows)
+        print(f"{form:<14}{cells}  {'yes' if independent else 'no'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.experiments", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -390,6 +435,12 @@ def main() -> None:
     f.add_argument("--threads", type=int, default=2)
     f.add_argument("--rounds", type=int, default=3)
     f.set_defaults(run=four_bit_decoder)
+    i = commands.add_parser("int8-rows")
+    i.add_argument("--layers", type=int, default=16)
+    i.add_argument("--rows", type=int, nargs="+", default=[1, 4, 8, 16])
+    i.add_argument("--threads", type=int, default=2)
+    i.add_argument("--rounds", type=int, default=15)
+    i.set_defaults(run=int8_rows)
     args = parser.parse_args()
     args.run(args)
 

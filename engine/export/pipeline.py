@@ -138,11 +138,16 @@ def _needed_bytes(checkpoint, precision: str) -> int | None:
     return int(size * (1.3 if precision == "int8" else 1.05))
 
 
+def _int8_options(weight_bits: int) -> dict:
+    # "rows": one activation scale per token vector, so a row's result never depends on its batch.
+    return {"weight_bits": weight_bits, "activations": "rows"}
+
+
 def _info(checkpoint, precision: str, options: ExportOptions) -> dict:
     return {
         "source": {"model_id": checkpoint.model_id, "revision": checkpoint.revision},
         "precision": precision,
-        "options": {"weight_bits": options.weight_bits if precision == "int8" else None},
+        "options": _int8_options(options.weight_bits) if precision == "int8" else {"weight_bits": None},
         "packages": _versions(),
     }
 
@@ -215,5 +220,5 @@ def quantize_export(paths: ExportPaths, *, weight_bits: int = 7, on_progress=Non
     with _staging(target) as folder:
         _quantize_into(source, folder, weight_bits, on_progress)
         info = {**{k: manifest[k] for k in ("source", "packages") if k in manifest}, "precision": "int8",
-                "options": {"weight_bits": weight_bits}}
+                "options": _int8_options(weight_bits)}
         return _finish(folder, target, info, on_progress)

@@ -1,10 +1,19 @@
-"""Quantize exported graphs to int8: weights per output channel, activations dynamically.
+"""Quantize exported graphs to int8: weights per output channel, activations per row, dynamically.
 
-Each ``MatMul`` by a constant weight (K, N) becomes the pattern onnxruntime fuses into
-``DynamicQuantizeMatMul``::
+Each ``MatMul`` by a constant weight (K, N) becomes, for its activation ``x`` (.., K)::
 
-    x_q, x_scale, x_zero = DynamicQuantizeLinear(x)
-    y = Cast(MatMulInteger(x_q, W_q, x_zero, 0)) * (x_scale * W_scale)     # W_scale: (N,)
+    row_max = Max(ReduceMax(Abs(x), axes=[-1]), tiny)                      # (.., 1): one per token vector
+    x_q = QuantizeLinear(x / row_max, 1/127, 128)                          # u8 in [1, 255], zero point 128
+    y = MatMulIntegerToFloat(x_q, W_q, row_max, W_scale / 127, 128, 0)     # W_scale: (N,)
+
+Every token vector (each position of each row of the batch) gets its own scale, so a row's result
+is the same whatever other rows, beams, padded documents or positions run beside it in the tensor:
+the integer product is exact and everything else is elementwise within the row. One activation
+feeding several weights (the encoder's output, read by every layer's cross-attention K/V) is
+quantized once. ``activations="tensor"`` gives the former form, one scale for the whole tensor
+(``DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul``, which onnxruntime fuses into
+``DynamicQuantizeMatMul``): a little faster at 16 rows and more, but a row's result then depends on
+its neighbours; the benchmark keeps it for comparison (``benchmarks/NOTES.md``).
 
 A ``Gemm`` by a constant ``(N, K)`` weight with ``transB`` (the lm_head) becomes the same pattern on
 the transposed int8 weight, quantized per row of the ``(N, K)`` matrix. ``quantize_folder`` also
@@ -17,7 +26,10 @@ copy for the lookups (or, through the ``Transpose`` that other exporters emit, s
 entirely). Here the int8 export holds one 1-byte copy of it and no fp32 one.
 
 Weights are symmetric with a 7-bit range by default: on x86 CPUs without VNNI, onnxruntime's
-u8 x s8 kernel adds pairs of products in 16 bits, which 8-bit weights can saturate.
+u8 x s8 kernel adds pairs of products of the stored bytes in 16 bits. The activations' bytes reach
+255 (zero point 128 + 127), and 2 x 255 x 63 = 32,130 fits in an int16 where 2 x 255 x 127 would
+not. With VNNI (and AMX) the products are summed in 32 bits, so the result is the same integer on
+every CPU.
 
 This module knows nothing about torch, Pegasus or where exports live.
 """
@@ -51,15 +63,23 @@ def quantize_rows(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray
     return np.ascontiguousarray(q.T), scale
 
 
+ACTIVATIONS = ("rows", "tensor")  # one scale per token vector (exported), or per tensor (benchmarked)
+ACTIVATION_LIMIT = 127  # |x| / row_max * 127 around the zero point 128: bytes 1 .. 255
+MS_DOMAIN = "com.microsoft"
+
+
 class _GraphQuantizer:
-    def __init__(self, model: onnx.ModelProto, base_dir: Path, bits: int, keep: Callable[[str], bool]):
+    def __init__(self, model: onnx.ModelProto, base_dir: Path, bits: int, activations: str,
+                 keep: Callable[[str], bool]):
         self.model, self.graph = model, model.graph
-        self.base_dir, self.bits, self.keep = base_dir, bits, keep
+        self.base_dir, self.bits, self.activations, self.keep = base_dir, bits, activations, keep
         self.inits = {t.name: t for t in self.graph.initializer}
         self.quantized: dict[str, tuple[str, str]] = {}  # weight -> (int8 name, scale name)
         self.layouts: dict[str, bool] = {}  # weight -> quantized by rows (N, K) rather than columns
         self.new_inits: list[TensorProto] = []
         self.zero_points: set[str] = set()
+        self.constants: dict[str, str] = {}
+        self.row_quantized: dict[str, tuple[str, str]] = {}  # activation -> (u8 name, row max name)
 
     def _quantized(self, name: str, *, by_rows: bool = False) -> tuple[str, str]:
         """The int8 copy of a weight and its scales: per column of (K, N), or per row of (N, K)."""
@@ -71,6 +91,8 @@ class _GraphQuantizer:
                 q, scale = quantize_rows(weight, self.bits)
             else:
                 q, scale = quantize_columns(weight, self.bits)
+            if self.activations == "rows":  # the activations' 1/127 joins the weight's scales
+                scale = (scale / np.float32(ACTIVATION_LIMIT)).astype(np.float32)
             q_name, s_name = f"{name}_int8", f"{name}_scale"
             self.new_inits += [numpy_helper.from_array(q, q_name), numpy_helper.from_array(scale, s_name)]
             self.quantized[name] = (q_name, s_name)
@@ -108,8 +130,39 @@ class _GraphQuantizer:
         return [transpose, *self._integer_matmul(node, x, f"{p}/weight_int8", s_name,
                                                  self._zero_point(w, by_rows=True))]
 
+    def _constant(self, name: str, value: np.ndarray) -> str:
+        if name not in self.constants:
+            self.new_inits.append(numpy_helper.from_array(value, name))
+            self.constants[name] = name
+        return name
+
+    def _quantize_rows(self, x: str) -> tuple[list[onnx.NodeProto], str, str]:
+        """Nodes quantizing ``x`` (.., K) to u8, one symmetric scale per row of its last axis; once
+        per activation, however many weights read it. Returns (nodes, x_q, row_max)."""
+        if x in self.row_quantized:
+            return [], *self.row_quantized[x]
+        p = f"{x}/rows"
+        # The smallest normal float: an all-zero row divides by it instead of by zero.
+        tiny = self._constant("row_quantize/tiny", np.array(np.finfo(np.float32).tiny, np.float32))
+        step = self._constant("row_quantize/step", np.array(1 / ACTIVATION_LIMIT, np.float32))
+        zero = self._constant("row_quantize/zero_point", np.array(128, np.uint8))
+        nodes = [
+            helper.make_node("Abs", [x], [f"{p}/abs"]),
+            helper.make_node("ReduceMax", [f"{p}/abs"], [f"{p}/abs_max"], axes=[-1], keepdims=1),
+            helper.make_node("Max", [f"{p}/abs_max", tiny], [f"{p}/max"]),
+            helper.make_node("Div", [x, f"{p}/max"], [f"{p}/unit"]),  # each row in [-1, 1]
+            helper.make_node("QuantizeLinear", [f"{p}/unit", step, zero], [f"{p}/q"]),
+        ]
+        self.row_quantized[x] = (f"{p}/q", f"{p}/max")
+        return nodes, f"{p}/q", f"{p}/max"
+
     def _integer_matmul(self, node, x: str, q_name: str, s_name: str, zero_name: str) -> list[onnx.NodeProto]:
         p = node.name or node.output[0]
+        if self.activations == "rows":
+            nodes, x_q, row_max = self._quantize_rows(x)
+            zero = self._constant("row_quantize/zero_point", np.array(128, np.uint8))
+            return [*nodes, helper.make_node("MatMulIntegerToFloat", [x_q, q_name, row_max, s_name, zero, zero_name],
+                                             list(node.output), name=p, domain=MS_DOMAIN)]
         return [
             helper.make_node("DynamicQuantizeLinear", [x], [f"{p}/x_q", f"{p}/x_scale", f"{p}/x_zero"]),
             helper.make_node("MatMulInteger", [f"{p}/x_q", q_name, f"{p}/x_zero", zero_name], [f"{p}/int"]),
@@ -139,6 +192,8 @@ class _GraphQuantizer:
         kept = [t for t in self.graph.initializer if t.name in used]
         del self.graph.initializer[:]
         self.graph.initializer.extend(kept + self.new_inits)
+        if not any(o.domain == MS_DOMAIN for o in self.model.opset_import):
+            self.model.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
         return self.model
 
 
@@ -147,12 +202,18 @@ def quantize_model(
     base_dir: Path | None = None,
     *,
     bits: int = 7,
+    activations: str = "rows",
     keep_fp32: Callable[[str], bool] = lambda weight: False,
 ) -> onnx.ModelProto:
-    """Quantize one graph in place and return it; ``base_dir`` holds its external data, if any."""
+    """Quantize one graph in place and return it; ``base_dir`` holds its external data, if any.
+
+    ``activations``: "rows" (one scale per token vector, what exports use) or "tensor" (one per
+    tensor: a row's result then depends on the other rows; kept for the benchmark)."""
     if bits not in (7, 8):
         raise ValueError(f"bits must be 7 or 8, got {bits!r}")
-    return _GraphQuantizer(model, base_dir or Path("."), bits, keep_fp32).run()
+    if activations not in ACTIVATIONS:
+        raise ValueError(f"activations must be one of {', '.join(ACTIVATIONS)}; got {activations!r}")
+    return _GraphQuantizer(model, base_dir or Path("."), bits, activations, keep_fp32).run()
 
 
 def quantize_folder(
@@ -161,6 +222,7 @@ def quantize_folder(
     names: tuple[str, ...] = ("encoder", "decoder"),
     *,
     bits: int = 7,
+    activations: str = "rows",
     keep_fp32: Callable[[str], bool] = lambda weight: False,
     on_graph: Callable[[str], None] | None = None,
 ) -> list[Path]:
@@ -172,7 +234,8 @@ def quantize_folder(
     for name in names:
         if on_graph:
             on_graph(name)
-        graphs[name] = quantize_model(load_graph(fp32_dir / f"{name}.onnx"), fp32_dir, bits=bits, keep_fp32=keep_fp32)
+        graphs[name] = quantize_model(load_graph(fp32_dir / f"{name}.onnx"), fp32_dir, bits=bits,
+                                      activations=activations, keep_fp32=keep_fp32)
     records = json.loads((fp32_dir / EMBEDDING_FILE).read_text(encoding="utf-8"))
     arrays = {}
     for stack, record in records.items():
