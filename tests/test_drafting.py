@@ -60,3 +60,37 @@ def test_a_drafted_batch_equals_its_rows_run_one_by_one(summarizer):
 def test_drafting_with_beams_is_refused_clearly(summarizer):
     with pytest.raises(ValueError, match="greedy decoding only"):
         summarizer.model.generate(np.array([[5, 6, 1]]), num_beams=2, prompt_lookup_num_tokens=4)
+
+
+def _spy_options(summarizer, monkeypatch) -> list:
+    seen = []
+    generate = summarizer.model.generate
+
+    def spy(*args, options=None, **kwargs):
+        seen.append(options)
+        return generate(*args, options=options, **kwargs)
+
+    monkeypatch.setattr(summarizer.model, "generate", spy)
+    return seen
+
+
+def test_summarizer_drafts_greedy_by_default_and_gives_the_same_text(summarizer, monkeypatch):
+    from engine import GenerationOptions
+    from engine.summarizer import DRAFT_TOKENS
+
+    seen = _spy_options(summarizer, monkeypatch)
+    for example in HELD_OUT[60:70]:
+        drafted = summarizer.summarize(example["article"], GenerationOptions(num_beams=1))
+        plain = summarizer.summarize(example["article"],
+                                     GenerationOptions(num_beams=1, prompt_lookup_num_tokens=0))
+        assert drafted.token_ids == plain.token_ids
+    assert [o.prompt_lookup_num_tokens for o in seen[:2]] == [DRAFT_TOKENS, 0]  # an explicit 0 stays off
+
+
+@pytest.mark.parametrize("options", [{"num_beams": 4}, {"do_sample": True, "seed": 1}], ids=str)
+def test_summarizer_leaves_beams_and_sampling_undrafted(summarizer, monkeypatch, options):
+    from engine import GenerationOptions
+
+    seen = _spy_options(summarizer, monkeypatch)
+    summarizer.summarize(HELD_OUT[0]["article"], GenerationOptions(**options))
+    assert seen[0].prompt_lookup_num_tokens is None
