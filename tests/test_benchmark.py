@@ -140,3 +140,20 @@ def test_stats_median_and_spread():
     st = Stats.of([3.0, 1.0, 2.0, 10.0])
     assert (st.n, st.median, st.minimum, st.maximum) == (4, 2.5, 1.0, 10.0)
     assert st.q1 <= st.median <= st.q3
+
+
+def test_the_drafting_benchmark_runs_and_checks_tokens(trained_exports):
+    """``python -m benchmarks.drafting`` on the trained fixture's int8 export: every figure is
+    printed, and its comparisons (which stop on any changed token) got through."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    [manifest] = trained_exports.rglob("int8/manifest.json")
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.drafting", str(manifest.parent), "--rounds", "1", "--skip-fixture"],
+        capture_output=True, text=True, timeout=600, check=False, cwd=Path(__file__).resolve().parents[1],
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for figure in ("verification cost per run", "nothing to copy", "an article holding its summary"):
+        assert figure in result.stdout, result.stdout

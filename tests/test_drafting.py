@@ -94,3 +94,34 @@ def test_summarizer_leaves_beams_and_sampling_undrafted(summarizer, monkeypatch,
     seen = _spy_options(summarizer, monkeypatch)
     summarizer.summarize(HELD_OUT[0]["article"], GenerationOptions(**options))
     assert seen[0].prompt_lookup_num_tokens is None
+
+
+@pytest.mark.parametrize("width", [2, 5, 9])
+def test_a_verified_position_gets_the_bits_a_plain_step_gives_it(summarizer, width):
+    """Not only the same tokens: with int8, the logits of each position of one multi-position run
+    equal, bit for bit, those of stepping one token at a time (so a near-tie can never flip, even
+    on a model whose logits are flat). fp32's linear layers are float GEMMs whose sums take
+    other paths for 1 and for several rows, so there the last bits may differ (the README says so)."""
+    from engine.model import _CachedDecoder
+
+    model = summarizer.model
+    rng = np.random.default_rng(width)
+    article = np.array([summarizer.tokenizer.encode(HELD_OUT[90]["article"])])
+    mask = np.ones_like(article)
+    cross = model.encode(article, mask)
+    tokens = rng.integers(3, model.decoder_embedding.vocab, 3 + width)
+
+    def state():
+        return _CachedDecoder(model.sessions.decoder, model.decoder_embedding, model.layers, cross, mask, rows=1)
+
+    stepped = state()
+    step_logits = [stepped.step(np.array([[t]]))[0] for t in tokens]
+    drafted = state()
+    for t in tokens[:3]:
+        drafted.step(np.array([[t]]))
+    run_logits = drafted.run(tokens[3:][None, :])[0]
+    for j in range(width):
+        if summarizer.model.folder.name == "int8":
+            np.testing.assert_array_equal(run_logits[j], step_logits[3 + j])
+        else:
+            np.testing.assert_allclose(run_logits[j], step_logits[3 + j], rtol=0, atol=1e-4)

@@ -46,6 +46,7 @@ from engine.export.weights import WEIGHTS_FILE, SharedWriter
 from engine.graph_names import cross_names, past_names, present_names
 
 FLOAT, INT64 = TensorProto.FLOAT, TensorProto.INT64
+KEY_BLOCK = 16  # the self-attention's keys come in whole blocks of this many (see decoder_graph)
 MS_DOMAIN = "com.microsoft"  # onnxruntime's own operators (FusedMatMul: a MatMul with a scale)
 MASK_VALUE = float(np.finfo(np.float32).min)  # what transformers adds to the scores of masked keys
 
@@ -83,12 +84,18 @@ class _Pegasus:
         return self.g.op("Add", x, self.linear(h, f"{name}.fc2", layer.fc2))
 
     def attend(self, query: str, key: str, value: str, scaling: float, mask: str | None, *,
-               queries: str = "many") -> str:
+               queries: str = "many", pad_keys: tuple[str, str] | None = None) -> str:
         """softmax(query @ key.T * scaling + mask) @ value, on (.., heads, time, head_dim) tensors.
 
         ``queries`` says how the scores are best computed: "many" (the encoder) or "few" (the
         decoder: a few new positions per row against the cache, or per input against its source).
-        For "few", ``key @ query.T`` keeps the long side as M, then the small result is transposed.
+        For "few", ``key @ query.T`` keeps the long side as M and the new positions as N, then the
+        small result is transposed; and ``probs @ value`` runs as one M=1 product per position
+        (the positions become a batch axis that ``value`` is broadcast over, without a copy). So
+        each position is summed in the same order whether 1 or 12 positions run, and a drafted
+        position gets the bits a plain step gives it. (With the positions as M, the GEMM took
+        other paths for 1 and for several rows, and the last-bit differences, amplified by int8's
+        rounding of the next layer's activations, reached 0.03 in the cnn shape's logits.)
         """
         g = self.g
         if queries == "many":
@@ -98,7 +105,15 @@ class _Pegasus:
             scores = g.op("Transpose", scores_t, perm=[0, 1, 3, 2])
         if mask is not None:
             scores = g.op("Add", scores, mask)
-        return g.op("MatMul", g.op("Softmax", scores, axis=-1), value)
+        probs = g.op("Softmax", scores, axis=-1)
+        if queries == "many":
+            return g.op("MatMul", probs, value)
+        if pad_keys is not None:  # zeros to a whole block of keys: see decoder_graph's key_block
+            probs_pads, value_pads = pad_keys
+            probs, value = g.op("Pad", probs, probs_pads), g.op("Pad", value, value_pads)
+        one_query_each = g.op("Unsqueeze", probs, g.const([3]))  # (.., heads, q, 1, src)
+        out = g.op("MatMul", one_query_each, g.op("Unsqueeze", value, g.const([2])))  # (.., heads, q, 1, head_dim)
+        return g.op("Squeeze", out, g.const([3]))
 
     def additive_mask(self, attention_mask: str) -> str:
         """(batch, src) 1/0 -> (batch, 1, 1, src): 0 where kept, the float minimum where masked."""
@@ -189,6 +204,19 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
     # (rows * new, 3 * d_model) -> (rows, new, 3 * heads, head_dim)
     split_qkv = g.op("Concat", g.op("Shape", position_ids), g.const([3 * heads, head_dim]), axis=0)
 
+    # The self-attention's keys are padded with zeros (probability 0) to a multiple of KEY_BLOCK:
+    # the float kernel sums the keys in groups, and how it sums a ragged last group depends on
+    # their number. A position's keys are its cache and itself, and the run's later positions
+    # (masked, probability 0) come after them; padding every run to whole blocks makes those
+    # zeros whole groups, which change no bit, so a drafted position's attention equals a
+    # plain step's whatever the run's width (as tests/test_drafting.py checks bit for bit).
+    total = g.op("Shape", self_mask, start=3, end=4)
+    pad = g.op("Mod", g.op("Sub", g.const([KEY_BLOCK]), g.op("Mod", total, g.const([KEY_BLOCK]))),
+               g.const([KEY_BLOCK]))
+    zeros = g.const([0, 0, 0, 0, 0, 0])
+    key_block = (g.op("Concat", g.const([0, 0, 0, 0, 0, 0, 0]), pad, axis=0),  # probs (.., new, total)
+                 g.op("Concat", zeros, pad, g.const([0]), axis=0))  # values (.., total, head_dim)
+
     present = present_names(layers)
     for i, layer in enumerate(decoder.layers):
         name, attn = f"decoder.{i}", layer.self_attn
@@ -197,7 +225,8 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
         query, key, value = g.op("Split", g.op("Transpose", qkv, perm=[0, 2, 1, 3]), axis=1, outputs=3)
         key, value = (_append_to_cache(g, past[j], new, present[j], edit_cache, reorder, cache_rows, cache_length)
                       for j, new in ((2 * i, key), (2 * i + 1, value)))
-        out = p.attend(query, key, value, attn.scaling, self_mask, queries="few")  # (rows, heads, new, head_dim)
+        out = p.attend(query, key, value, attn.scaling, self_mask, queries="few",
+                       pad_keys=key_block)  # (rows, heads, new, head_dim)
         out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([-1, d_model]))
         x = g.op("Add", x, p.linear(out, f"{name}.out_proj", attn.out_proj))
 
