@@ -1,4 +1,5 @@
-"""Take docs/screenshot.png: the real window under Xvfb, summarizing with the repo's fixture model.
+"""Take docs/screenshot.png and docs/screenshot-history.png: the real window under Xvfb,
+summarizing with the repo's fixture model, then its History after a few more summaries.
 
     xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python docs/make_screenshot.py
 
@@ -49,21 +50,41 @@ def main() -> int:
     window.resize(1120, 640)
     window.show()
     wait_until(app, lambda: window.model is not None, 60)
-    window.page.input.setPlainText(ARTICLE.read_text(encoding="utf-8").strip())
+    window.open_path(ARTICLE)  # opened as a file, so History names it
+    wait_until(app, lambda: window.opened_file == ARTICLE, 30)
     window.page.options.advanced_button.setChecked(True)
     done = []
     window.engine.finished.connect(lambda request, summary: done.append(summary))
     window.summarize()
-    wait_until(app, lambda: bool(done), 60)
+    wait_until(app, lambda: len(done) == 1, 60)
+    save(app, window, "screenshot.png")
+    print(done[0].text)
+
+    # A few more summaries of pasted articles, then History with the first one selected.
+    import json
+
+    for line in (FIXTURE / "heldout.jsonl").read_text().splitlines()[:3]:
+        window.page.input.setPlainText(json.loads(line)["article"])
+        window.summarize()
+        wait_until(app, lambda n=len(done) + 1: len(done) == n, 60)
+    window.history_view_action.trigger()
+    view = window.history_view
+    view.refresh()
+    view.table.selectRow(view.table.rowCount() - 1)
+    save(app, window, "screenshot-history.png")
+    window.close()
+    return 0
+
+
+def save(app, window, name: str) -> None:
+    """The window as the X server shows it (a real xcb window under Xvfb)."""
+    window.statusBar().clearMessage()  # "Opened article.txt." hides the model's status line
     for _ in range(20):
         app.processEvents()
         time.sleep(0.02)
-    shot = window.screen().grabWindow(window.winId())
-    out = REPO / "docs" / "screenshot.png"
-    shot.save(str(out))
-    print(out, done[0].text)
-    window.close()
-    return 0
+    out = REPO / "docs" / name
+    window.screen().grabWindow(window.winId()).save(str(out))
+    print(out)
 
 
 if __name__ == "__main__":

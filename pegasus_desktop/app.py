@@ -44,6 +44,22 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def choose_model(settings, model: str) -> str:
+    """Use ``--model`` (a folder or a hub id) in ``settings`` when it can be a model; else leave
+    the remembered model as it is and return why, in plain words (a folder that is not a
+    checkpoint is never remembered)."""
+    from pegasus_desktop.model_check import model_problem
+
+    problem = model_problem(model)
+    if problem:
+        log.error("--model %s: %s", model, problem)
+        print(f"--model {model}: {problem}", file=sys.stderr)
+        return f"{problem}\n\nThe model chosen before ({settings.model_id}) is used instead."
+    folder = Path(model).expanduser()
+    settings.model_id = str(folder.resolve()) if folder.is_dir() else model
+    return ""
+
+
 def create_application(argv: list[str]):
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
@@ -103,15 +119,19 @@ def run(argv: list[str]) -> int:
     args = parse_args(app.arguments()[1:])  # without the options Qt took (-style, -platform…)
     install_excepthook()
     settings = load_settings()
-    if args.model:
-        folder = Path(args.model).expanduser()
-        settings.model_id = str(folder.resolve()) if folder.is_dir() else args.model
+    model_problem = choose_model(settings, args.model) if args.model else ""
     if args.precision:
         settings.precision = args.precision
-    if args.model or args.precision:
+    if (args.model and not model_problem) or args.precision:
         save_settings(settings)
     window = MainWindow(settings)
     window.show()
+    if model_problem:
+        from PySide6.QtCore import QTimer
+
+        from pegasus_desktop import errors
+
+        QTimer.singleShot(0, lambda: errors.show_error(window, "Model not used", model_problem))
     _quit_on_ctrl_c(window)
     if args.file:
         window.open_path(Path(args.file).expanduser().resolve())

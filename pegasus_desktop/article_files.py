@@ -121,7 +121,9 @@ class ArticleFiles:
         if not text:
             return
         title = self.article_title()
-        name = "".join(c if c.isalnum() or c in " -_.," else "_" for c in title).strip(" .")
+        # A file name from the title: the ellipsis of "first words…" dropped, not made a "_".
+        name = "".join(c if c.isalnum() or c in " -_.," else "_" for c in title.rstrip("…"))
+        name = name.strip(" .")
         start = str(Path(self.settings.last_folder or Path.home()) / f"{name or 'summary'}.summary.txt")
         path, chosen = QFileDialog.getSaveFileName(
             self, "Save the summary", start, "Text (*.txt);;Markdown (*.md)"

@@ -105,6 +105,15 @@ class StageRow:
             self.bar.setRange(0, 0)  # busy: the size is not known yet
         self.detail.setText(text)
 
+    def stop(self) -> None:
+        """The job ended early: a row under way stops its busy animation and its "Checking…"
+        text, which would otherwise say the work still goes on."""
+        busy = self.bar.maximum() == 0
+        if busy or 0 < self.bar.value() < 1000:
+            self.bar.setRange(0, 1000)
+            self.bar.setValue(0 if busy else self.bar.value())
+            self.detail.setText("Stopped")
+
     def complete(self, text: str = "Done") -> None:
         self.bar.setRange(0, 1000)
         self.bar.setValue(1000)
@@ -167,16 +176,18 @@ class FirstRunView(QWidget):
         box = QWidget()
         box.setMaximumWidth(760)
         layout = QVBoxLayout(box)
-        layout.addStretch(1)
+        # Top-aligned, with the buttons above the message: a message that appears or grows (on
+        # Start, on a failure) only takes space below them, so they never move under the mouse.
+        layout.addSpacing(24)
         layout.addWidget(self.title)
         layout.addWidget(self.intro)
         layout.addWidget(self.download_size)
         layout.addSpacing(8)
         layout.addLayout(grid)
-        layout.addWidget(self.message)
         layout.addSpacing(8)
         layout.addLayout(buttons)
-        layout.addStretch(2)
+        layout.addWidget(self.message)
+        layout.addStretch(1)
         outer = QHBoxLayout(self)
         outer.addStretch(1)
         outer.addWidget(box, 4)
@@ -197,7 +208,8 @@ class FirstRunView(QWidget):
         """Show the view for a model; ``problem`` says why an existing export cannot be used."""
         self.model_id, self.precision, self.root = model_id, precision, Path(root)
         name = html.escape(display_name(model_id))
-        self.title.setText("Re-export the model" if problem or reexport else "Set up the model")
+        again = bool(problem or reexport)
+        self.title.setText("Re-export the model" if again else "Set up the model")
         if Path(model_id).expanduser().is_dir():
             action = f"converts <b>{name}</b>"
         else:
@@ -205,11 +217,18 @@ class FirstRunView(QWidget):
                 f"downloads <b>{name}</b> from the Hugging Face Hub (or takes it from its cache) "
                 f"and converts it"
             )
-        self.intro.setText(
-            f"Before the first summary, Pegasus Desktop {action} to {precision} for fast summaries on "
-            f"this computer's processor. This happens once; after that, everything runs offline. "
-            f"The result goes to {html.escape(str(root))}."
-        )
+        folder = html.escape(str(root))
+        if again:  # not a first run: say what is replaced, not "this happens once"
+            self.intro.setText(
+                f"Pegasus Desktop {action} to {precision} again and replaces its export in "
+                f"{folder}. If you cancel, nothing is changed."
+            )
+        else:
+            self.intro.setText(
+                f"Before the first summary, Pegasus Desktop {action} to {precision} for fast "
+                f"summaries on this computer's processor. This happens once; after that, "
+                f"everything runs offline. The result goes to {folder}."
+            )
         self.rows["quantize"].title.setVisible(precision == "int8")
         self.rows["quantize"].bar.setVisible(precision == "int8")
         self.rows["quantize"].detail.setVisible(precision == "int8")
@@ -305,6 +324,8 @@ class FirstRunView(QWidget):
     @Slot(str, str, str)
     def _failed(self, kind: str, message: str, details: str) -> None:
         self._set_running(False)
+        for row in self.rows.values():
+            row.stop()
         self.start_button.setText("Try again")
         title = _FAILURE_TITLES.get(kind, "The model could not be prepared")
         text = f"{title}. {message}"

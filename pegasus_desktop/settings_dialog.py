@@ -1,14 +1,18 @@
-"""Settings (Ctrl+,): the model, the Hugging Face token, precision, threads, and the exports on disk.
+"""Settings (Ctrl+,): the model, the Hugging Face token, precision, threads, and what is on disk.
+
+The Model tab is a model manager (``model_manager``): the curated models with what each is for,
+its download size and whether it is exported or downloaded, and a one-click Use for an installed
+export; a model id or folder typed is checked at once, in plain words. The Storage tab lists the
+exports and the Hugging Face downloads, each with its size, and deletes them.
 
 The dialog edits a copy of ``Settings``; the main window applies it (and reloads the engine when
 the model, precision, threads or data folder changed). The token goes to huggingface_hub's own
-store through ``login``/``logout``, never into the settings file.
+store (``token_box``), never into the settings file.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections.abc import Callable
@@ -37,39 +41,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.model_dir import MANIFEST, default_models_root
+from engine.model_dir import default_models_root
 from pegasus_desktop import errors
+from pegasus_desktop.model_inventory import list_exports
+from pegasus_desktop.model_manager import CuratedModels, DownloadsBox, use_button
 from pegasus_desktop.resources import folder_size, human_size
 from pegasus_desktop.settings import CURATED_MODELS, Settings
 from pegasus_desktop.signals import emit
-from pegasus_desktop.tasks import run_in_background
+from pegasus_desktop.token_box import TokenBox
 
 log = logging.getLogger(__name__)
-
-
-def list_exports(root: Path) -> list[tuple[Path, str, str, int]]:
-    """(folder, source model id, precision, bytes) for every export under ``root``."""
-    found = []
-    for manifest in sorted(root.glob(f"*/*/{MANIFEST}")):
-        folder = manifest.parent
-        if folder.name.startswith(".") or folder.parent.name.startswith("."):
-            continue  # an export being written
-        try:
-            source = (
-                json.loads(manifest.read_text()).get("source", {}).get("model_id")
-                or folder.parent.name
-            )
-        except (OSError, ValueError, AttributeError):
-            source = folder.parent.name
-        found.append((folder, str(source), folder.name, folder_size(folder)))
-    return found
-
-
-def _token_hint() -> str:
-    from huggingface_hub import get_token
-
-    token = get_token()
-    return f"A token is saved (…{token[-4:]})." if token else "No token is saved."
 
 
 class SettingsDialog(QDialog):
@@ -100,7 +81,7 @@ class SettingsDialog(QDialog):
         layout.addWidget(tabs)
         layout.addWidget(buttons)
         self._show_model(settings.model_id)
-        self.resize(640, 560)
+        self.resize(800, 640)
 
     # -- the Model tab
 
@@ -111,12 +92,8 @@ class SettingsDialog(QDialog):
         self.folder_radio = QRadioButton("Local checkpoint folder:")
         for button in (self.curated_radio, self.hub_radio, self.folder_radio):
             self.source.addButton(button)
-        self.curated = QTreeWidget()
-        self.curated.setHeaderLabels(["Model", "What it is for"])
-        self.curated.setRootIsDecorated(False)
-        for model_id, description in CURATED_MODELS:
-            QTreeWidgetItem(self.curated, [model_id, description])
-        self.curated.resizeColumnToContents(0)
+        self.curated = CuratedModels()
+        self.curated.use.connect(self.use_export)
         self.curated.itemSelectionChanged.connect(lambda: self.curated_radio.setChecked(True))
         self.hub_id = QLineEdit()
         self.hub_id.setPlaceholderText("owner/name, e.g. google/pegasus-billsum")
@@ -148,27 +125,13 @@ class SettingsDialog(QDialog):
         model_layout.addLayout(folder_row)
         model_layout.addWidget(self.model_problem)
 
-        self.token_status = QLabel(_token_hint())
-        self.token = QLineEdit()
-        self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText("hf_… (for private or gated models)")
-        save_token = QPushButton("Save token")
-        save_token.clicked.connect(self._save_token)
-        remove_token = QPushButton("Remove token")
-        remove_token.clicked.connect(self._remove_token)
-        token_row = QHBoxLayout()
-        token_row.addWidget(self.token, 1)
-        token_row.addWidget(save_token)
-        token_row.addWidget(remove_token)
-        token_box = QGroupBox("Hugging Face access token")
-        token_layout = QVBoxLayout(token_box)
-        token_layout.addLayout(token_row)
-        token_layout.addWidget(self.token_status)
-
         self.precision = QComboBox()
         self.precision.addItem("int8: smaller and faster (recommended)", "int8")
         self.precision.addItem("fp32: exact, four times larger", "fp32")
         self.precision.setCurrentIndex(max(0, self.precision.findData(self.settings.precision)))
+        self.precision.currentIndexChanged.connect(  # the Use buttons offer this precision
+            lambda _: self.curated.refresh(self.models_root(), self.precision.currentData())
+        )
         self.threads = QSpinBox()
         self.threads.setRange(0, max(1, os.cpu_count() or 1))
         self.threads.setSpecialValueText("Automatic")
@@ -184,7 +147,11 @@ class SettingsDialog(QDialog):
         tab = QWidget()
         layout = QVBoxLayout(tab)
         layout.addWidget(model_box, 1)
-        layout.addWidget(token_box)
+        self.token_box = TokenBox()
+        layout.addWidget(self.token_box)
+        # The parts the tests and the keyboard reach, by their old names.
+        self.token, self.token_status = self.token_box.token, self.token_box.status
+        self._save_token, self._remove_token = self.token_box.save, self.token_box.remove
         layout.addLayout(form)
         return tab
 
@@ -235,48 +202,18 @@ class SettingsDialog(QDialog):
             self.folder_radio.setChecked(True)
 
     @Slot()
-    def _save_token(self) -> None:
-        token = self.token.text().strip()
-        if not token:
-            return
-        from huggingface_hub import login
-
-        self.token_status.setText("Checking the token with the Hugging Face Hub…")
-        run_in_background(
-            lambda: login(token=token, add_to_git_credential=False),
-            self._token_saved,
-            self._token_failed,
-        )
-
-    @Slot(object)
-    def _token_saved(self, _result) -> None:
-        self.token.clear()
-        self.token_status.setText(_token_hint())
-
-    @Slot(object, str)
-    def _token_failed(self, error: Exception, details: str) -> None:
-        self.token_status.setText(_token_hint())
-        errors.show_error(
-            self,
-            "Token not saved",
-            f"The token could not be checked with the Hugging Face Hub, so it was not saved: {error}. "
-            f"Check that it is a valid access token and that this computer is online.",
-            details,
-        )
-
-    @Slot()
-    def _remove_token(self) -> None:
-        from huggingface_hub import logout
-
-        try:
-            logout()
-        except (OSError, ValueError) as e:
-            errors.show_error(self, "Token not removed", str(e))
-        self.token_status.setText(_token_hint())
-
-    @Slot()
     def _reexport(self) -> None:
-        if self.accept_if_valid():
+        # It replaces a working export and can take minutes (and a download): ask first.
+        answer = QMessageBox.question(
+            self,
+            "Re-export the model?",
+            f"Convert {self.chosen_model()} to {self.precision.currentData()} again, replacing "
+            f"its export? This takes a few minutes and may download the model again. If you "
+            f"cancel it, the current export is kept.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
+        if answer == QMessageBox.StandardButton.Yes and self.accept_if_valid():
             emit(self.reexport_requested)
 
     # -- the Storage tab
@@ -299,7 +236,7 @@ class SettingsDialog(QDialog):
         row.addWidget(default)
         row.addStretch(1)
         self.exports = QTreeWidget()
-        self.exports.setHeaderLabels(["Model", "Precision", "Size"])
+        self.exports.setHeaderLabels(["Model", "Precision", "Size", ""])
         self.exports.setRootIsDecorated(False)
         delete = QPushButton("Delete…")
         delete.setObjectName("deleteExport")
@@ -318,6 +255,10 @@ class SettingsDialog(QDialog):
         layout.addWidget(QLabel("Exported models:"))
         layout.addWidget(self.exports, 1)
         layout.addWidget(delete, 0, Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(QLabel("Downloads (the Hugging Face cache, used only to export):"))
+        self.downloads = DownloadsBox()
+        self.downloads.changed.connect(self._refresh_storage)
+        layout.addWidget(self.downloads, 1)
         self._refresh_storage()
         delete.setEnabled(False)  # nothing is selected yet
         return tab
@@ -333,8 +274,13 @@ class SettingsDialog(QDialog):
         for folder, source, precision, size in list_exports(root):
             item = QTreeWidgetItem(self.exports, [source, precision, human_size(size)])
             item.setData(0, Qt.ItemDataRole.UserRole, str(folder))
-        for column in range(3):
+            self.exports.setItemWidget(item, 3, use_button(
+                "Use", f"Switch to this export of {source} ({precision})",
+                lambda m=source, p=precision: self.use_export(m, p),
+            ))
+        for column in range(4):
             self.exports.resizeColumnToContents(column)
+        self.curated.refresh(root, self.precision.currentData())
         if hasattr(self, "delete_button"):
             self.delete_button.setEnabled(bool(self.exports.selectedItems()))
 
@@ -386,6 +332,13 @@ class SettingsDialog(QDialog):
         self._refresh_storage()
 
     # -- result
+
+    @Slot(str, str)
+    def use_export(self, model_id: str, precision: str) -> None:
+        """One click on an installed export's Use: choose it and close, as OK would."""
+        self.precision.setCurrentIndex(max(0, self.precision.findData(precision)))
+        self._show_model(model_id)
+        self.accept_if_valid()
 
     def accept_if_valid(self) -> bool:
         model_id = self.chosen_model()

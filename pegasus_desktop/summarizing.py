@@ -56,7 +56,11 @@ class Summarizing:
         self.batch.queue.cancel()
 
     def update_cancel(self) -> None:
-        self.cancel_action.setEnabled(bool(self.request) or self.batch.queue.running)
+        # One job runs at a time; Esc, Summary → Cancel and the page's button all stop it,
+        # a batch included (Summarize is off meanwhile, so Cancel is the button that makes sense).
+        running = bool(self.request) or self.batch.queue.running
+        self.cancel_action.setEnabled(running)
+        self.page.cancel_button.setEnabled(running)
 
     def _done(self) -> None:
         self.request = 0

@@ -227,6 +227,13 @@ class SummaryPage(QWidget):
         buttons.addStretch(1)
         bottom.addLayout(buttons)
 
+        # The window cannot be made so small that the text boxes vanish or controls overlap:
+        # each box keeps a few lines and words, and the layout sums these into the window's
+        # minimum size.
+        for box in (self.input, self.output):
+            lines = box.fontMetrics().lineSpacing()
+            box.setMinimumSize(14 * box.fontMetrics().averageCharWidth(), 5 * lines)
+
         layout = QVBoxLayout(self)
         layout.addWidget(self.splitter, 1)
         layout.addLayout(bottom)

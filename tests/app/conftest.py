@@ -54,15 +54,21 @@ def shown_errors(monkeypatch) -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
-def make_window(qtbot):
-    """make_window(settings) -> a shown MainWindow; closed (worker thread stopped) at teardown."""
+def make_window(qtbot, monkeypatch):
+    """make_window(settings) -> a shown MainWindow; closed (worker thread stopped) at teardown.
+    A test that failed mid-work is closed without the modal "Quit now?" question, which would
+    wait for an answer forever."""
+    from pegasus_desktop import quitting
     from pegasus_desktop.main_window import MainWindow
 
     windows = []
 
+    def quit_without_asking(window) -> None:
+        monkeypatch.setattr(quitting, "confirm_quit", lambda parent, reasons: True)
+
     def make(settings):
         window = MainWindow(settings)
-        qtbot.addWidget(window)
+        qtbot.addWidget(window, before_close_func=quit_without_asking)
         window.show()
         windows.append(window)
         return window

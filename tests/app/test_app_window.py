@@ -126,8 +126,10 @@ def test_streaming_updates_arrive_before_the_end(qtbot, loaded_window, article):
     with qtbot.waitSignal(window.engine.finished, timeout=30_000) as finished:
         window.summarize_action.trigger()
     summary = finished.args[1]
-    assert len(partials) >= summary.new_tokens - 1 >= 3
-    assert len(set(partials)) >= 3  # the text grows step by step
+    # One update per decoder run: with copy drafting (greedy's default) a run may add several
+    # tokens, so there can be fewer updates than tokens, but the text still grows as it is written.
+    assert summary.new_tokens >= 3
+    assert len(set(partials)) >= 3
     assert partials[-1] == summary.text == window.page.output.toPlainText()
 
 
