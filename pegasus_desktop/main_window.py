@@ -53,6 +53,8 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
         self.tokenizer: TextTokenizer | None = None
         self.request = 0  # the summary being written, 0 for none
         self.request_options = None  # its (GenerationOptions, document mode)
+        self.request_search = "best"  # and its search kind (options_panel.SEARCHES)
+        self.search_seconds: dict[str, float] = {}  # the last time with each search kind
         self.opened_file: Path | None = None  # the file last opened, and its text
         self.opened_text: str | None = None
         self.model_of_summary: tuple[str, str] | None = None  # (model id, precision) of the summary shown

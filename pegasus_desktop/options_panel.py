@@ -28,6 +28,9 @@ from pegasus_desktop.signals import emit
 
 LENGTHS = ("short", "medium", "long")
 DOCUMENT_MODES = (("Whole document", "whole"), ("Beginning only (faster)", "beginning"))
+# How the summary is searched: the model's own beam search (its generation config), or greedy
+# search, which the engine drafts from the article (several tokens checked per decoder run).
+SEARCHES = (("Best", "best"), ("Fast", "fast"))
 
 
 def length_presets(defaults: dict, limit: int) -> dict[str, tuple[int, int]]:
@@ -67,6 +70,18 @@ class OptionsPanel(QWidget):
             self.length_group.addButton(button)
             row.addWidget(button)
         self.length_group.buttonClicked.connect(self._preset_clicked)
+        self.search = QComboBox()
+        self.search.setObjectName("searchMode")
+        for label, search in SEARCHES:
+            self.search.addItem(label, search)
+        self.search.setToolTip(
+            "Best: the model's own beam search (its default). Fast: one candidate at a time, "
+            "checking the words it copies from the article several at once; about twice as fast, "
+            "and the wording can differ a little."
+        )
+        self.search.currentIndexChanged.connect(self._search_changed)
+        self.search.setAccessibleName("Search")  # no label: the window's minimum width stays 700
+        row.addWidget(self.search)
         self.advanced_button = QToolButton()
         self.advanced_button.setText("Advanced")
         self.advanced_button.setCheckable(True)
@@ -163,9 +178,18 @@ class OptionsPanel(QWidget):
         self._applying = False
         self._apply_preset("medium")
 
+    def search_mode(self) -> str:
+        """"best" (the beams set here, the model's by default) or "fast" (greedy, drafted)."""
+        return self.search.currentData()
+
+    @Slot()
+    def _search_changed(self) -> None:
+        self.beams.setEnabled(self.search_mode() == "best")  # Fast is one beam
+        emit(self.changed)
+
     def options(self) -> GenerationOptions:
         return GenerationOptions(
-            num_beams=self.beams.value(),
+            num_beams=1 if self.search_mode() == "fast" else self.beams.value(),
             min_length=self.min_length.value(),
             max_length=self.max_length.value(),
             length_penalty=round(self.length_penalty.value(), 3),
@@ -190,7 +214,8 @@ class OptionsPanel(QWidget):
             "model": self.model_id,
             "length": self.length(),
             "advanced": self.advanced_button.isChecked(),
-            "num_beams": o.num_beams,
+            "search": self.search_mode(),
+            "num_beams": self.beams.value(),
             "min_length": o.min_length,
             "max_length": o.max_length,
             "length_penalty": o.length_penalty,
@@ -200,6 +225,7 @@ class OptionsPanel(QWidget):
     def restore(self, state: dict) -> None:
         """Restore saved values, if they were saved for the current model."""
         self.advanced_button.setChecked(bool(state.get("advanced")))
+        self.search.setCurrentIndex(max(self.search.findData(state.get("search", "best")), 0))
         if state.get("model") != self.model_id:
             return
         self._applying = True

@@ -16,12 +16,21 @@ from PySide6.QtCore import Slot
 from engine import ChunkSummary, DocumentSummary
 from pegasus_desktop import errors
 from pegasus_desktop.documents import MAX_TEXT_CHARS, too_long
+from pegasus_desktop.options_panel import SEARCHES
 from pegasus_desktop.summary_page import count_text, progress_note, status_text, summary_note
 
 log = logging.getLogger(__name__)
 
 
+def search_times(seconds: dict[str, float]) -> str:
+    """The last time of each search kind used, for the status line: " · Best 2.4 s, Fast 1.1 s"."""
+    times = [f"{label} {seconds[search]:.1f} s" for label, search in SEARCHES if search in seconds]
+    return f" · {', '.join(times)}" if times else ""
+
+
 class Summarizing:
+    search_seconds: dict[str, float]  # the last summary's time with each search kind (MainWindow sets it)
+
     @Slot()
     def summarize(self) -> None:
         if self.model is None or self.request or self.batch.queue.running:
@@ -44,6 +53,7 @@ class Summarizing:
         )
         options = self.page.options
         self.request_options = (options.options(), options.document_mode())
+        self.request_search = options.search_mode()
         self.request = self.engine.summarize(text, *self.request_options)
         self._set_ready(True)
         self.update_cancel()
@@ -86,7 +96,9 @@ class Summarizing:
         self.page.show_text(summary.text)
         if not self.page.stale:
             self.page.summary_note.setText(summary_note(summary, self.model.max_input_tokens))
-        self.status.setText(status_text(self.model.model_id, self.model.precision, summary))
+        self.search_seconds[self.request_search] = summary.seconds
+        self.status.setText(f"{status_text(self.model.model_id, self.model.precision, summary)}"
+                            f"{search_times(self.search_seconds)}")
         self.keep_in_history(summary)
 
     def keep_in_history(self, summary: DocumentSummary) -> None:
