@@ -51,7 +51,7 @@ def _progress_printer():
 
 
 def read_text(source: str) -> str:
-    """The text of a file (or stdin for ``-``): UTF-8, or UTF-16 with a BOM; binary files are refused.
+    """The text of a file (or stdin for ``-``): UTF-8, or UTF-16/32 with a BOM; binary files are refused.
 
     So is more text than the app summarizes at a time, with the app's limit and message (a file
     too large to hold at most that much is refused unread). ``documents`` needs no Qt.
@@ -75,6 +75,9 @@ def read_text(source: str) -> str:
 
 
 def _decode(data: bytes, source: str) -> str:
+    # UTF-32 first: its little-endian BOM begins with UTF-16's.
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return data.decode("utf-32")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return data.decode("utf-16")
     if b"\x00" in data:

@@ -121,3 +121,18 @@ def test_reading_files_for_the_cli_does_not_import_qt(tmp_path):
     assert result.returncode == 0, result.stderr
     refusal, qt_modules = result.stdout.splitlines()[-2:]
     assert "“huge.txt” holds 50.0 MB of text" in refusal and qt_modules == "[]"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_text_with_any_unicode_bom_is_read_as_the_app_reads_it(tmp_path, encoding):
+    """A UTF-32 file's BOM begins with UTF-16's: the CLI once read such a file as '\\x00S\\x00u…'."""
+    from engine.cli import read_text
+    from pegasus_desktop.documents import decode_text
+
+    text = "Summaries copy: «déjà vu» — 42 €."
+    data = text.encode(encoding)
+    if encoding.endswith("-be"):
+        data = {"utf-16-be": b"\xfe\xff", "utf-32-be": b"\x00\x00\xfe\xff"}[encoding] + data
+    path = tmp_path / "article.txt"
+    path.write_bytes(data)
+    assert read_text(str(path)) == text == decode_text(data)
