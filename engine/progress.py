@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-STAGES = ("download", "load", "export", "quantize", "verify")
+# "wait": another process is exporting the same model; this one waits for its lock (no bar).
+STAGES = ("wait", "download", "load", "export", "quantize", "verify")
 
 
 @dataclass(frozen=True)
