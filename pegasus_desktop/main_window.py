@@ -29,6 +29,7 @@ from engine.model_dir import MANIFEST, export_dir
 from engine.tokenizer import TextTokenizer
 from pegasus_desktop import errors, quitting
 from pegasus_desktop.article_files import ArticleFiles, show_folder
+from pegasus_desktop.batch import DONE
 from pegasus_desktop.batch_view import BatchView
 from pegasus_desktop.first_run import FirstRunView
 from pegasus_desktop.history import Entry, HistoryError, HistoryStore
@@ -354,8 +355,10 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
         """Ctrl+Q, the window's close button, Ctrl+C in the terminal: ask first when a summary
         or a batch would be interrupted."""
         running = self.batch.queue.running
+        unstored = self.batch.queue.counts()[DONE] if self.history is None else 0
         reasons = quitting.work_in_progress(
-            bool(self.request), self.batch.queue.counts() if running else None
+            bool(self.request), self.batch.queue.counts() if running else None,
+            unstored_summaries=unstored,
         )
         if reasons and not quitting.confirm_quit(self, reasons):
             event.ignore()

@@ -9,7 +9,7 @@ from test_app_batch import make_folder
 from test_app_window import hold_at
 
 from pegasus_desktop import quitting
-from pegasus_desktop.batch import CANCELLED, QUEUED
+from pegasus_desktop.batch import CANCELLED, DONE, QUEUED
 
 
 def record_questions(monkeypatch, answer: bool) -> list[list[str]]:
@@ -142,3 +142,27 @@ def test_the_summary_pages_cancel_button_cancels_a_running_batch(
         qtbot.mouseClick(window.page.cancel_button, Qt.MouseButton.LeftButton)
 
     cancel_a_running_batch(qtbot, window, tmp_path, monkeypatch, click)
+
+
+def test_quitting_asks_when_history_could_not_keep_the_batch_summaries(
+    qtbot, loaded_window, tmp_path, monkeypatch
+):
+    """With History, finished batch summaries are stored and quitting an idle window asks nothing;
+    when History could not be opened they live only in the window, so quitting asks first."""
+    window = loaded_window
+    window.batch.add_paths([make_folder(tmp_path)])
+    window.batch.queue.start()
+    qtbot.waitUntil(lambda: not window.batch.queue.running, timeout=120_000)
+    done = window.batch.queue.counts()[DONE]
+    assert done
+    window.history = None  # as when History could not be opened at start
+    asked = record_questions(monkeypatch, answer=False)
+    window.close()
+    assert window.isVisible() and len(asked) == 1
+    assert f"{done} batch summar" in asked[0][0] and "Export all" in asked[0][0]
+
+
+def test_the_unstored_reason_names_the_count_and_the_way_out():
+    [reason] = quitting.work_in_progress(False, None, unstored_summaries=1)
+    assert reason.startswith("1 batch summary is not stored") and "Export all" in reason
+    assert quitting.work_in_progress(False, None) == []
