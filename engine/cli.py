@@ -272,12 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     try:
         return args.run(args)
+    except (KeyboardInterrupt, GenerationCancelled):  # first: GenerationCancelled is an EngineError
+        print("cancelled", file=sys.stderr)
+        return 130
     except (EngineError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (KeyboardInterrupt, GenerationCancelled):
-        print("cancelled", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

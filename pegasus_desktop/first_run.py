@@ -128,7 +128,6 @@ class FirstRunView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.job = ExportJob(self)
-        self.last_failure: tuple[str, str, str] | None = None
         self.model_id = ""
         self.precision = "int8"
         self.root = Path()
@@ -331,7 +330,6 @@ class FirstRunView(QWidget):
         text = f"{title}. {message}"
         if kind == "offline":
             text += "\n\n" + offline_advice()
-        self.last_failure = (kind, text, details)
         self._show_message(text + "\n\nNothing was kept. Fix the problem and try again.")
         errors.show_error(self, title, text, details)
 

@@ -136,3 +136,19 @@ def test_text_with_any_unicode_bom_is_read_as_the_app_reads_it(tmp_path, encodin
     path = tmp_path / "article.txt"
     path.write_bytes(data)
     assert read_text(str(path)) == text == decode_text(data)
+
+
+def test_a_cancelled_generation_exits_130_and_says_cancelled(monkeypatch, capsys):
+    """GenerationCancelled is an EngineError: it must not be reported as an error (exit 1)."""
+    import engine.cli as cli
+    from engine.errors import GenerationCancelled
+
+    def cancelled(args):
+        raise GenerationCancelled("stopped")
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["summarize", "-"])
+    args.run = cancelled
+    monkeypatch.setattr(cli, "build_parser", lambda: type("P", (), {"parse_args": lambda self, argv: args})())
+    assert cli.main(["summarize", "-"]) == 130
+    assert capsys.readouterr().err.strip() == "cancelled"

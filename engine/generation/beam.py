@@ -137,10 +137,13 @@ def beam_search(
     return sequences[:, : PROMPT_LENGTH + generated]
 
 
+_BOUND_STRIDE = 64  # every 64th score is read to bound the k-th highest (see _top_candidates)
+
+
 def _top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     """(rows, n) -> (rows, k) indices of the k highest scores, best first (ties: lower index)."""
     n = scores.shape[-1]
-    if n >= _SAMPLE_STRIDE * 4 * k:  # beams x vocab scores: bound the candidates first
+    if n >= _BOUND_STRIDE * 4 * k:  # beams x vocab scores: bound the candidates first
         candidates = np.stack([_top_candidates(row, k) for row in scores])
     elif k < n:
         candidates = np.argpartition(-scores, k - 1, axis=-1)[:, :k]  # (rows, k), unordered
@@ -151,9 +154,6 @@ def _top_indices(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(candidates, order, axis=-1)
 
 
-_SAMPLE_STRIDE = 64
-
-
 def _top_candidates(row: np.ndarray, k: int) -> np.ndarray:
     """(n,) -> (k,) indices of the k highest scores, unordered (ties: lower index).
 
@@ -161,7 +161,7 @@ def _top_candidates(row: np.ndarray, k: int) -> np.ndarray:
     above a strided sample's k-th highest is a candidate: a few hundred of the beams x vocab scores,
     which one comparison finds far faster than a partition of the whole row does.
     """
-    sample = row[::_SAMPLE_STRIDE]
+    sample = row[::_BOUND_STRIDE]
     bound = np.partition(sample, len(sample) - k)[len(sample) - k]
     indices = np.flatnonzero(row >= bound)
     return indices[np.lexsort((indices, -row[indices]))[:k]]
