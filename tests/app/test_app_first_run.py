@@ -43,28 +43,44 @@ def test_first_run_exports_from_a_local_folder_then_summarizes(
 def test_cancelled_first_run_leaves_no_export_and_offers_to_try_again(
     qtbot, make_window, app_checkpoint, tmp_path
 ):
+    """Cancel while the export process is surely mid-way: another process holds the model's
+    export lock, so the export waits until it is cancelled (the tiny fixture's export is otherwise
+    done before the page has read its first progress report, and a cancel could come too late)."""
+    import multiprocessing
+
+    from test_app_robust import _hold_lock
+
     root = tmp_path / "models"
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe()
+    holder = context.Process(target=_hold_lock, args=(str(export_dir(str(app_checkpoint), "int8", root).parent),
+                                                      sender), daemon=True)
+    holder.start()
+    assert receiver.poll(60) and receiver.recv() == "locked"
     window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
     view = window.first_run
     seen = []
 
-    def cancel_when_exporting(stage, done, total, detail):
+    def cancel_when_waiting(stage, done, total, detail):
         seen.append(stage)
-        if stage == "export":
+        if stage == "wait":
             view.cancel()
 
-    view.job.progress.connect(cancel_when_exporting)
+    view.job.progress.connect(cancel_when_waiting)
     window.activateWindow()
     qtbot.waitUntil(view.start_button.hasFocus)  # the keyboard starts it: Return, as in a dialog
-    with qtbot.waitSignal(view.job.cancelled, timeout=120_000):
-        qtbot.keyClick(view.start_button, Qt.Key.Key_Return)
-    assert "export" in seen and "verify" not in seen
+    try:
+        with qtbot.waitSignal(view.job.cancelled, timeout=120_000):
+            qtbot.keyClick(view.start_button, Qt.Key.Key_Return)
+    finally:
+        receiver.send("done")
+        holder.join(10)
+    assert "wait" in seen and "verify" not in seen
     assert not view.job.is_running()
     assert not export_dir(str(app_checkpoint), "int8", root).exists()
-    assert not export_dir(
-        str(app_checkpoint), "int8", root
-    ).parent.exists()  # no staging left either
+    staging = [p.name for p in export_dir(str(app_checkpoint), "int8", root).parent.glob("*") if p.name != ".lock"]
+    assert not staging, staging  # no staging left either
     assert view.start_button.text() == "Try again" and view.start_button.isEnabled()
     assert view.start_button.hasFocus()  # Return tries again
     assert "Cancelled" in view.message.text()
