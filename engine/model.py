@@ -178,8 +178,24 @@ class OnnxPegasus:
         self.encoder_embedding = TokenEmbedding(self.folder, "encoder")
         self.decoder_embedding = TokenEmbedding(self.folder, "decoder")
 
+    def close(self) -> None:
+        """Release the sessions and the open ``weights.bin`` now, not at garbage collection (on
+        Windows an open file cannot be deleted or replaced: a re-export or Delete would fail).
+        The model cannot generate afterwards. Closing twice is harmless."""
+        for embedding in (self.encoder_embedding, self.decoder_embedding):
+            embedding.close()
+        self.sessions = None
+
+    def __enter__(self) -> OnnxPegasus:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
         """Each decoder layer's cross-attention key and value, each (batch, heads, src, head_dim)."""
+        if self.sessions is None:
+            raise EngineError(f"The model in {self.folder} was closed; load it again to summarize.")
         return self.sessions.encoder.run(
             cross_names(self.layers), {"inputs_embeds": self.encoder_embedding(input_ids), "attention_mask": attention_mask}
         )

@@ -62,6 +62,16 @@ class Summarizer:
             folder = export_dir(str(model), precision, root)
         return cls(OnnxPegasus(str(model), get_onnx_runtime_sessions(folder, n_threads=n_threads)))
 
+    def close(self) -> None:
+        """Release the model's sessions and files (``OnnxPegasus.close``)."""
+        self.model.close()
+
+    def __enter__(self) -> Summarizer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     @property
     def max_input_tokens(self) -> int:
         return self.model.max_positions

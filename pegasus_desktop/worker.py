@@ -58,7 +58,7 @@ class SummarizerWorker(QObject):
 
     @Slot(str, str, str, int)
     def load(self, model_id: str, precision: str, root: str, n_threads: int) -> None:
-        self.summarizer = None  # free the old sessions before building new ones
+        self._close()  # free the old sessions and files before building new ones
         start = time.perf_counter()
         try:
             summarizer = Summarizer.load(
@@ -86,8 +86,13 @@ class SummarizerWorker(QObject):
 
     @Slot()
     def unload(self) -> None:
-        self.summarizer = None
+        self._close()
         emit(self.unloaded)
+
+    def _close(self) -> None:
+        if self.summarizer is not None:
+            self.summarizer.close()
+            self.summarizer = None
 
     @Slot(int, str, object, str)
     def summarize(self, request: int, text: str, options: GenerationOptions, mode: str) -> None:
@@ -222,3 +227,5 @@ class EngineClient(QObject):
         self.thread.quit()
         if not self.thread.wait(wait_ms):
             log.warning("the summarizer thread did not stop in time")
+            return  # it may still be generating: its model stays open until the process ends
+        self.worker._close()  # the thread has stopped: nothing else touches the model now

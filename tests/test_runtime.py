@@ -122,3 +122,22 @@ def test_streaming_reports_growing_text(tiny_exports, tiny_checkpoint):
     assert len(seen) >= 2
     assert seen[-1] == summary.text
     assert summary.new_tokens == len(summary.token_ids) - 1 and summary.seconds > 0
+
+
+def test_a_closed_model_releases_its_weights_file_and_says_so_when_used(trained_exports):
+    """close() (or leaving a with block) closes weights.bin and the sessions at once; using the
+    model afterwards is a clear EngineError, not a crash."""
+    import numpy as np
+    import pytest
+    from builders import TINY_PEGASUS
+
+    from engine import EngineError, Summarizer
+
+    with Summarizer.load(str(TINY_PEGASUS), precision="int8", root=trained_exports) as summarizer:
+        assert summarizer.summarize("Anna sold 3 cars in Oslo on Monday.").text
+        files = [summarizer.model.encoder_embedding._file, summarizer.model.decoder_embedding._file]
+        assert not any(f.closed for f in files)
+    assert all(f.closed for f in files) and summarizer.model.sessions is None
+    with pytest.raises(EngineError, match="was closed"):
+        summarizer.model.generate(np.array([[5, 6, 1]]))
+    summarizer.close()  # twice is harmless

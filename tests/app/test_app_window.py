@@ -383,3 +383,12 @@ def test_copy_and_save(qtbot, loaded_window, tmp_path, shown_errors):
 def test_summary_of_options_uses_generation_options(loaded_window):
     options = loaded_window.page.options.options()
     assert isinstance(options, GenerationOptions) and options.num_beams >= 1
+
+
+def test_the_engine_closes_its_model_when_it_shuts_down(loaded_window):
+    """The model's weights.bin is closed when the engine stops, not left to garbage collection."""
+    model = loaded_window.engine.worker.summarizer.model
+    files = [model.encoder_embedding._file, model.decoder_embedding._file]
+    assert not any(f.closed for f in files)
+    loaded_window.engine.shutdown()
+    assert all(f.closed for f in files) and loaded_window.engine.worker.summarizer is None
