@@ -12,12 +12,12 @@ that fails and goes on, and exits with 1 if any failed.
 from __future__ import annotations
 
 import argparse
-import codecs
 import logging
 import sys
 from pathlib import Path
 
 from engine.batch import FOLDER_FORMATS, BatchResult, collect_inputs, open_output
+from engine.documents import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, read_document, read_plain_text
 from engine.errors import EngineError, GenerationCancelled
 from engine.generation import GenerationOptions
 from engine.model_dir import PRECISIONS, default_models_root
@@ -51,41 +51,19 @@ def _progress_printer():
 
 
 def read_text(source: str) -> str:
-    """The text of a file (or stdin for ``-``): UTF-8, or UTF-16/32 with a BOM; binary files are refused.
-
-    So is more text than the app summarizes at a time, with the app's limit and message (a file
-    too large to hold at most that much is refused unread). ``documents`` needs no Qt.
-    """
-    from pegasus_desktop.documents import DocumentError, check_length, read_limited
-
+    """The text of a file (or stdin for ``-``) as it is, decoded as the app decodes it; binary files
+    are refused, and so is more text than the app summarizes at a time (a file too large to hold
+    at most that much is refused unread)."""
     name = "standard input" if source == "-" else Path(source).name
     try:
         if source == "-":
-            data = read_limited(sys.stdin.buffer, name)
-        else:
-            with open(source, "rb") as f:
-                data = read_limited(f, name)
-        text = _decode(data, source)
-        check_length(text, name)
-    except DocumentError as e:
-        raise EngineError(str(e)) from e
+            return read_plain_text(sys.stdin.buffer, name)
+        with open(source, "rb") as f:
+            return read_plain_text(f, name)
     except OSError as e:  # a mistyped or unreadable path: name it, as cat does
         raise EngineError(f"{source}: {e.strerror or e}") from e
-    return text
-
-
-def _decode(data: bytes, source: str) -> str:
-    # UTF-32 first: its little-endian BOM begins with UTF-16's.
-    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return data.decode("utf-32")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
-    if b"\x00" in data:
-        raise EngineError(f"{source} looks like a binary file, not text.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")  # the commonest legacy encoding of articles
+    except ImportError as e:  # charset-normalizer, for text that is neither UTF-8 nor marked by a BOM
+        raise _needs_documents_extra(name, e) from e
 
 
 def _export(args) -> int:
@@ -100,34 +78,24 @@ def _export(args) -> int:
     return 0
 
 
-_PLAIN_TEXT = ("", ".txt", ".text")
-
-
-def _document_suffixes() -> tuple[str, ...]:
-    """What a folder's files may be: the app's document types when its reader is installed."""
-    try:
-        from pegasus_desktop.documents import SUPPORTED_SUFFIXES
-    except ImportError:
-        return (".txt", ".text", ".md")
-    return SUPPORTED_SUFFIXES
-
-
 def read_input(source: str | Path) -> str:
-    """Plain text with ``read_text``; .md, .html, .pdf and .docx with the app's document reader."""
+    """Stdin, plain text and files of no known type with ``read_text``, as they are; .md, .html,
+    .pdf and .docx with the document reader the app uses."""
     path = Path(source)
-    if str(source) == "-" or path.suffix.lower() in _PLAIN_TEXT or path.suffix.lower() not in _document_suffixes():
+    suffix = path.suffix.lower()
+    if str(source) == "-" or suffix in TEXT_SUFFIXES or suffix not in SUPPORTED_SUFFIXES:
         return read_text(str(source))
     try:
-        from pegasus_desktop.documents import DocumentError, read_document
-    except ImportError as e:
-        raise EngineError(f"Reading {path.name} needs the app extra: pip install 'pegasus-desktop[app]'.") from e
-    try:
         return read_document(path)
-    except DocumentError as e:
-        raise EngineError(str(e)) from e
-    except ImportError as e:  # pypdf, python-docx or charset-normalizer missing
-        raise EngineError(f"Reading {path.name} needs the app extra ({e.name} is missing): "
-                          "pip install 'pegasus-desktop[app]'.") from e
+    except ImportError as e:  # pypdf, python-docx, trafilatura or charset-normalizer missing
+        raise _needs_documents_extra(path.name, e) from e
+
+
+def _needs_documents_extra(name: str, error: ImportError) -> EngineError:
+    return EngineError(
+        f"Reading {name} needs the documents extra ({error.name} is missing): "
+        "pip install 'pegasus-desktop[documents]'."
+    )
 
 
 def _load(args):
@@ -145,10 +113,10 @@ def _summarize(args) -> int:
         raise ValueError("- (stdin) can only be summarized on its own, not in a batch.")
     if len(inputs) == 1 and args.out is None and (inputs[0] == "-" or not Path(inputs[0]).is_dir()):
         return _summarize_one(args, inputs[0])
-    files = collect_inputs(inputs, _document_suffixes())
+    files = collect_inputs(inputs, SUPPORTED_SUFFIXES)
     if not files:
         raise ValueError(f"There are no files to summarize in {', '.join(inputs)} "
-                         f"(a folder's {', '.join(_document_suffixes())} files are read).")
+                         f"(a folder's {', '.join(SUPPORTED_SUFFIXES)} files are read).")
     return _summarize_batch(args, files)
 
 

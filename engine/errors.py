@@ -26,3 +26,7 @@ class ExportBusyError(EngineError):
 class UnsafeCheckpointError(EngineError):
     """Loading the checkpoint would run code: it asks for its own Python code (``auto_map``), or
     a weights file holds something other than tensors. Refused, always; nothing of it runs."""
+
+
+class DocumentError(EngineError):
+    """A file cannot be turned into text (``engine.documents``); the message says why, for the user."""

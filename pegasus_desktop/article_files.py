@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from engine.documents import SUPPORTED_SUFFIXES, DocumentError, read_document
 from pegasus_desktop import errors
-from pegasus_desktop.documents import DocumentError, file_dialog_filter, read_document
 from pegasus_desktop.summary_page import save_text
 from pegasus_desktop.tasks import run_in_background
 
@@ -40,6 +40,15 @@ def show_folder(parent: QWidget, folder: Path) -> bool:
     box.setInformativeText("Its path was copied to the clipboard.")
     box.exec()
     return False
+
+
+def file_dialog_filter() -> str:
+    """The Open dialogs' file types: every document type, then each kind on its own."""
+    patterns = " ".join(f"*{s}" for s in SUPPORTED_SUFFIXES)
+    return (
+        f"Documents ({patterns});;Text (*.txt *.md);;Web pages (*.html *.htm);;PDF (*.pdf);;"
+        "Word (*.docx)"
+    )
 
 
 def markdown_summary(title: str, summary: str) -> str:

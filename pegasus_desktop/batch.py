@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from engine import ChunkSummary, DocumentSummary, GenerationOptions
 from engine.batch import BatchResult, collect_inputs, open_output
-from pegasus_desktop.documents import SUPPORTED_SUFFIXES, DocumentError, read_document
+from engine.documents import SUPPORTED_SUFFIXES, DocumentError, read_document
 from pegasus_desktop.history import Entry, HistoryStore, QueueRow
 from pegasus_desktop.signals import emit
 from pegasus_desktop.tasks import run_in_background

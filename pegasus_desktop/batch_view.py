@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine import GenerationOptions
+from engine.documents import SUPPORTED_SUFFIXES
 from pegasus_desktop import errors
+from pegasus_desktop.article_files import file_dialog_filter
 from pegasus_desktop.batch import CANCELLED, DONE, FAILED, QUEUED, RUNNING, BatchQueue
-from pegasus_desktop.documents import SUPPORTED_SUFFIXES, file_dialog_filter
 from pegasus_desktop.history import HistoryStore
 from pegasus_desktop.signals import emit
 from pegasus_desktop.worker import EngineClient

@@ -14,8 +14,8 @@ import logging
 from PySide6.QtCore import Slot
 
 from engine import ChunkSummary, DocumentSummary
+from engine.documents import MAX_TEXT_CHARS, too_long
 from pegasus_desktop import errors
-from pegasus_desktop.documents import MAX_TEXT_CHARS, too_long
 from pegasus_desktop.options_panel import SEARCHES
 from pegasus_desktop.summary_page import count_text, progress_note, status_text, summary_note
 

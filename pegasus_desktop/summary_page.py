@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import ChunkSummary, DocumentSummary
-from pegasus_desktop.documents import MAX_TEXT_CHARS, SUPPORTED_SUFFIXES, too_long
+from engine.documents import MAX_TEXT_CHARS, SUPPORTED_SUFFIXES, too_long
 from pegasus_desktop.options_panel import OptionsPanel
 from pegasus_desktop.signals import emit
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine import EngineError, GenerationCancelled, GenerationOptions, Summarizer
+from engine.documents import DocumentError, read_document
 from engine.long_document import summarize_document
-from pegasus_desktop.documents import DocumentError, read_document
 from pegasus_desktop.signals import emit
 
 log = logging.getLogger(__name__)

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from engine import EngineError, GenerationOptions, OfflineError, Summarizer
+from engine.documents import MAX_TEXT_CHARS, DocumentError, limits, read_document
 from engine.export.pipeline import export
-from pegasus_desktop import documents
-from pegasus_desktop.documents import MAX_TEXT_CHARS, DocumentError, read_document
 
 REPO = Path(__file__).resolve().parents[1]
 TEXT = "Café owners in Zürich said the naïve plan would cost 1.5 million.\n\nIt was approved on Friday."
@@ -175,7 +174,7 @@ def test_file_that_disappears_while_being_opened(tmp_path, monkeypatch, suffix):
             path.unlink()  # deleted by someone else between choosing it and reading it
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(documents, "open", open_after_it_vanished, raising=False)
+    monkeypatch.setattr(limits, "open", open_after_it_vanished, raising=False)
     with pytest.raises(DocumentError, match="no longer there: it was moved or deleted"):
         read_document(path)
 
@@ -202,7 +201,7 @@ def test_file_whose_drive_goes_away_while_being_read(tmp_path, monkeypatch):
             raise OSError(errno.EIO, os.strerror(errno.EIO))
 
     monkeypatch.setattr(
-        documents, "open", lambda file, *a, **k: DyingFile(real_open(file, *a, **k)), raising=False
+        limits, "open", lambda file, *a, **k: DyingFile(real_open(file, *a, **k)), raising=False
     )
     with pytest.raises(DocumentError, match="cannot be read: Input/output error.*still connected"):
         read_document(path)

@@ -82,7 +82,7 @@ def test_a_50_mb_file_is_refused_unread_with_the_apps_message(tmp_path, capsys):
 
 
 def test_text_over_the_character_limit_is_refused_after_decoding(tmp_path, capsys):
-    from pegasus_desktop.documents import MAX_TEXT_CHARS, MAX_TEXT_FILE_BYTES
+    from engine.documents import MAX_TEXT_CHARS, MAX_TEXT_FILE_BYTES
 
     long = tmp_path / "long.txt"
     long.write_text("The council met on Monday and agreed. " * (MAX_TEXT_CHARS // 38 + 100))
@@ -127,7 +127,7 @@ def test_reading_files_for_the_cli_does_not_import_qt(tmp_path):
 def test_text_with_any_unicode_bom_is_read_as_the_app_reads_it(tmp_path, encoding):
     """A UTF-32 file's BOM begins with UTF-16's: the CLI once read such a file as '\\x00S\\x00u…'."""
     from engine.cli import read_text
-    from pegasus_desktop.documents import decode_text
+    from engine.documents import decode_text
 
     text = "Summaries copy: «déjà vu» — 42 €."
     data = text.encode(encoding)

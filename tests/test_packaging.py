@@ -178,6 +178,10 @@ def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
         "transformers.convert_slow_tokenizer",
         "sentencepiece",
         "huggingface_hub",
+        "engine.documents.web",  # web pages: trafilatura and what it opens at run time
+        "trafilatura",
+        "justext",
+        "lxml_html_clean",
     ):
         assert module in modules, module
     files = set(build.files())
@@ -191,8 +195,12 @@ def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
         "_internal/examples/article.txt",
         "_internal/tests/fixtures/tiny-pegasus/model.safetensors",
         "_internal/tests/fixtures/tiny-pegasus/tokenizer.json",
+        "_internal/trafilatura/settings.cfg",
+        "_internal/justext/stoplists/English.txt",
+        "_internal/tld/res/effective_tld_names.dat.txt",
     ):
         assert path in files, path
+    assert any(re.fullmatch(r"_internal/trafilatura-[^/]+\.dist-info/METADATA", f) for f in files)
     assert any(
         re.fullmatch(r"_internal/onnxruntime/capi/onnxruntime_pybind11_state.*\.so", f)
         for f in files

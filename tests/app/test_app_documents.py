@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from pegasus_desktop.documents import (
+from engine.documents import (
     DocumentError,
     decode_text,
     html_to_text,

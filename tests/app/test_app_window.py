@@ -13,7 +13,7 @@ from PySide6.QtGui import QDropEvent, QGuiApplication, QKeySequence, QTextCursor
 from test_app_documents import make_docx, make_pdf
 
 from engine import GenerationOptions, Summarizer
-from pegasus_desktop.documents import MAX_TEXT_CHARS
+from engine.documents import MAX_TEXT_CHARS
 
 
 def pace(window, monkeypatch, on_step):
