@@ -62,11 +62,24 @@ def _padded_batch(vocab: int) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, mask
 
 
+def reference_model(name: str):
+    """The transformers model of one shape. The token embedding (the lm_head too, tied or not) is
+    drawn at d_model**-0.5, as a trained one is scaled: at init_std 0.6, multiplied by
+    sqrt(d_model) on the way in, it drowned the rest of the residual stream, and greedy repeated
+    its first token to max_length in 3 of the 4 shapes, one of them the same for every input, so
+    the parity cases compared almost nothing (``test_the_parity_models_are_not_degenerate``)."""
+    reference = random_model(seed=len(name), init_std=0.6, eos_bias=1.5, attn_implementation="eager", **SHAPES[name])
+    with torch.no_grad():
+        reference.model.shared.weight.normal_(0.0, reference.config.d_model**-0.5)
+        if not reference.config.tie_word_embeddings:
+            reference.lm_head.weight.normal_(0.0, reference.config.d_model**-0.5)
+    return reference
+
+
 @pytest.fixture(scope="module", params=list(SHAPES))
 def pair(request, tmp_path_factory):
     """(transformers model, our fp32 OnnxPegasus) of one shape."""
-    shape = SHAPES[request.param]
-    reference = random_model(seed=len(request.param), init_std=0.6, eos_bias=1.5, attn_implementation="eager", **shape)
+    reference = reference_model(request.param)
     folder = save_checkpoint(reference, tmp_path_factory.mktemp(request.param) / "ckpt")
     root = tmp_path_factory.mktemp("models")
     export(str(folder), root, precision="fp32")
@@ -135,3 +148,28 @@ def test_drafting_on_the_random_parity_models_is_not_vacuous(pair):
                       **OPTIONS[name])
         accepted += stats.accepted
     assert accepted > 0
+
+
+def test_the_parity_models_are_not_degenerate():
+    """Guard against vacuous parity: every shape gives each input its own greedy summary of more
+    than a repeated token; rows end at different steps; and the beam options under test (length
+    penalty, early stopping) really change the result somewhere."""
+    def run(model, name):
+        ids, mask = _padded_batch(model.config.vocab_size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return model.generate(input_ids=ids, attention_mask=mask, do_sample=False, **OPTIONS[name]).tolist()
+
+    ends_differ = penalty_matters = never_matters = early_matters = 0
+    for shape in SHAPES:
+        model = reference_model(shape)
+        greedy = run(model, "greedy")
+        assert len({tuple(row) for row in greedy}) == len(greedy), (shape, greedy)
+        assert max(len(set(row[1:])) for row in greedy) >= 3, (shape, greedy)
+        ends_differ += len({row.index(1) if 1 in row else len(row) for row in greedy}) > 1
+        beams = run(model, "beam4")
+        penalty_matters += run(model, "beam4-short-penalty") != run(model, "beam4-long-penalty")
+        never_matters += run(model, "beam4-never") != beams
+        early_matters += run(model, "beam4-early") != beams
+    assert ends_differ >= 3 and penalty_matters >= 3, (ends_differ, penalty_matters)
+    assert never_matters >= 1 and early_matters >= 2, (never_matters, early_matters)
