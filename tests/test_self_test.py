@@ -113,3 +113,15 @@ def test_a_failing_export_fails_with_the_export_error(tmp_path):
     assert fail.startswith("FAIL  export: ")
     assert result.stdout.splitlines()[-1] == "self-test FAILED"
     assert _data_folders(tmp_path / "tmp") == []  # nothing left behind
+
+
+def test_the_app_and_its_export_child_keep_no_onnxruntime_device_id(tmp_path):
+    """tests/conftest.py sets ORT_DISABLE_TELEMETRY for the test process and so for every child;
+    here it is removed, as on a user's machine. The self-test runs the app's engine and its export
+    child: onnxruntime's telemetry would keep a device id under ~/.cache/Microsoft."""
+    home = tmp_path / "home"
+    env = {k: v for k, v in _env(tmp_path, HOME=str(home)).items() if k != "ORT_DISABLE_TELEMETRY"}
+    env["XDG_CACHE_HOME"] = str(home / ".cache")
+    result = _self_test(tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert not home.exists() or not list(home.rglob("*deviceid*")), list(home.rglob("*"))
