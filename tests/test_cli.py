@@ -52,8 +52,10 @@ def test_bad_option_is_an_error_not_a_crash(tiny_exports, tiny_checkpoint, tmp_p
 
 
 def test_unknown_precision_is_rejected_by_the_parser(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_:
         main(["export", "x", "--precision", "int4"])
+    assert exit_.value.code == 2  # argparse's usage error
+    assert "invalid choice: 'int4'" in capsys.readouterr().err
 
 
 def _huge_text_file(path, size: int):

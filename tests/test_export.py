@@ -207,7 +207,8 @@ def test_alteration_is_caught_even_after_a_cached_check(tiny_exports, tiny_check
 
 
 def test_missing_export_says_how_to_export(tmp_path):
-    with pytest.raises(EngineError, match="export"):
+    # The command, not just the word "export" (which "No exported model" alone would match).
+    with pytest.raises(EngineError, match=r"No exported model at .*google--pegasus-xsum.*pegasus-summarize export"):
         get_onnx_model("google/pegasus-xsum", tmp_path)
 
 

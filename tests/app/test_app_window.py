@@ -380,9 +380,26 @@ def test_copy_and_save(qtbot, loaded_window, tmp_path, shown_errors):
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
 
 
-def test_summary_of_options_uses_generation_options(loaded_window):
-    options = loaded_window.page.options.options()
-    assert isinstance(options, GenerationOptions) and options.num_beams >= 1
+def test_the_options_panel_reaches_the_engine(qtbot, loaded_window, article, monkeypatch):
+    """What is set in Advanced is what generate() gets (not defaults built the same way)."""
+    window = loaded_window
+    panel = window.page.options
+    panel.advanced_button.setChecked(True)
+    panel.beams.setValue(3)
+    panel.min_length.setValue(5)
+    panel.max_length.setValue(21)
+    panel.length_penalty.setValue(1.4)
+    panel.no_repeat.setValue(2)
+    model = window.engine.worker.summarizer.model
+    real, seen = model.generate, []
+    monkeypatch.setattr(model, "generate", lambda *a, options=None, **k: seen.append(options) or real(*a, options=options, **k))
+    window.page.input.setPlainText(article)
+    with qtbot.waitSignal(window.engine.finished, timeout=30_000):
+        window.summarize_action.trigger()
+    got = seen[-1]
+    assert isinstance(got, GenerationOptions)
+    assert (got.num_beams, got.min_length, got.max_length, got.length_penalty, got.no_repeat_ngram_size) == (
+        3, 5, 21, 1.4, 2)
 
 
 def test_the_engine_closes_its_model_when_it_shuts_down(loaded_window):
