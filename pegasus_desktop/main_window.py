@@ -214,6 +214,9 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
 
     def show_first_run(self, problem: str = "", reexport: bool = False) -> None:
         s = self.settings
+        if self.model is not None:  # the page replaces the model in use (another folder or model)
+            self.engine.unload_now()
+            self.model = None
         self.first_run.prepare(s.model_id, s.precision, s.models_root_path(), problem, reexport)
         self.stack.setCurrentWidget(self.first_run)
         self.first_run.start_button.setFocus()
