@@ -15,8 +15,13 @@ class OfflineError(EngineError):
     """A model had to be downloaded, but there is no network (or ``HF_HUB_OFFLINE`` is set)."""
 
 
+class ModelNotFoundError(EngineError):
+    """The checkpoint named does not exist: no such folder, or no such repository on the hub."""
+
+
 class DiskFullError(EngineError):
-    """The disk filled up while an export was written; the message says how much room it needs."""
+    """Not enough disk space for an export: found by the check before it starts, or the disk filled
+    up while it was written. The message says how much room it needs and how much is free."""
 
 
 class ExportBusyError(EngineError):

@@ -1,14 +1,11 @@
 """The export, run in a spawned child process: checkpoint -> ONNX -> int8 -> a verified folder.
 
-The GUI process starts ``run_export`` with ``multiprocessing`` (spawn) and reads messages from the
-pipe: ``("info", text)``, ``("progress", stage, done, total, detail)``, then exactly one of
-``("done", folder)`` or ``("error", kind, message, details)``. torch and transformers are imported
-only here, so their memory goes back to the system when the process ends, and killing the
-process (Cancel) is immediate. This module knows nothing about Qt.
-
-Error kinds: ``"offline"`` (no network and not cached), ``"disk"`` (too little room before, or a
-full disk during, the export), ``"missing-extra"``, ``"engine"`` (any other ``EngineError``, a
-refused checkpoint among them) and ``"crash"`` (a bug: details carry the traceback).
+The GUI process starts ``run_export`` with ``multiprocessing`` (spawn) and reads the messages of
+``export_messages`` from the pipe: an ``ExportInfo``, ``Progress`` reports, then exactly one of
+``ExportDone`` or ``ExportFailed`` (whose ``FailureKind`` ``export_messages.classify`` chooses
+from the exception). torch and transformers are imported only here, so their memory goes back to
+the system when the process ends, and killing the process (Cancel) is immediate. This module
+knows nothing about Qt.
 """
 
 from __future__ import annotations
@@ -18,16 +15,14 @@ import time
 import traceback
 from pathlib import Path
 
-# Exception class names (anywhere in the cause chain) that mean "no network / not cached".
-_OFFLINE_ERRORS = {
-    "LocalEntryNotFoundError",
-    "OfflineModeIsEnabled",
-    "ConnectError",
-    "ConnectTimeout",
-    "ConnectionError",
-    "NameResolutionError",
-    "MaxRetryError",
-}
+from pegasus_desktop.export_messages import (
+    ExportDone,
+    ExportFailed,
+    ExportInfo,
+    FailureKind,
+    Progress,
+    failure_from,
+)
 
 
 def _guard_stdio() -> None:
@@ -55,20 +50,6 @@ def _log_to_file() -> None:
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
-def is_offline_error(error: BaseException) -> bool:
-    from engine.errors import OfflineError
-
-    if isinstance(error, OfflineError):
-        return True
-    seen = set()  # errors raised outside the engine's download step, by class name
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if any(cls.__name__ in _OFFLINE_ERRORS for cls in type(error).__mro__):
-            return True
-        error = error.__cause__ or error.__context__
-    return False
-
-
 class _Sender:
     """Forwards engine progress to the pipe, at most ten times a second per stage."""
 
@@ -84,13 +65,7 @@ class _Sender:
             return
         self.last = (progress.stage, now)
         self.conn.send(
-            (
-                "progress",
-                progress.stage,
-                float(progress.done),
-                float(progress.total),
-                progress.detail,
-            )
+            Progress(progress.stage, float(progress.done), float(progress.total), progress.detail)
         )
 
 
@@ -101,46 +76,33 @@ def run_export(model_id: str, root: str, precision: str, conn) -> None:
     log = logging.getLogger("pegasus_desktop.export")
     log.info("exporting %s (%s) into %s", model_id, precision, root)
     try:
-        from pegasus_desktop.disk import DiskSpaceError, check_free_space, checkpoint_bytes
+        from engine.errors import DiskFullError
+        from pegasus_desktop.disk import check_free_space, checkpoint_bytes
 
         try:
-            conn.send(("info", check_free_space(checkpoint_bytes(model_id), Path(root))))
-        except DiskSpaceError as e:
-            conn.send(("error", "disk", str(e), ""))
+            room = check_free_space(checkpoint_bytes(model_id), Path(root), precision=precision)
+        except DiskFullError as e:  # refused before anything was written: no traceback to show
+            conn.send(failure_from(e, with_details=False))
             return
-        from engine.errors import DiskFullError, EngineError
+        conn.send(ExportInfo(room))
         from engine.export.pipeline import export
 
-        try:
-            paths = export(model_id, root, precision=precision, on_progress=_Sender(conn))
-        except EngineError as e:
-            log.warning("export failed: %s", e)
-            if isinstance(e, DiskFullError):
-                kind = "disk"
-            else:
-                kind = "offline" if is_offline_error(e) else "engine"
-            conn.send(("error", kind, str(e), "".join(traceback.format_exception(e))))
-            return
-        except ImportError as e:  # torch or transformers are imported only now, by the export
-            log.warning("export components missing: %s", e)
-            conn.send(
-                (
-                    "error",
-                    "missing-extra",
-                    (
-                        "Preparing a model needs the export components (torch and transformers), which are "
-                        "not installed. Install them with: pip install 'pegasus-desktop[export]'"
-                    ),
-                    str(e),
-                )
-            )
-            return
-        conn.send(("done", str(paths.folder)))
+        paths = export(model_id, root, precision=precision, on_progress=_Sender(conn))
+        conn.send(ExportDone(str(paths.folder)))
         log.info("exported to %s", paths.folder)
     except BaseException as e:
-        log.exception("export crashed")
         try:
-            conn.send(("error", "crash", f"{type(e).__name__}: {e}", traceback.format_exc()))
+            failure = failure_from(e)
+        except Exception:  # noqa: BLE001 - whatever happens, the parent hears of it
+            failure = ExportFailed(
+                FailureKind.CRASH, f"{type(e).__name__}: {e}", "".join(traceback.format_exception(e))
+            )
+        if failure.kind is FailureKind.CRASH:
+            log.exception("export crashed")
+        else:
+            log.warning("export failed (%s): %s", failure.kind.value, e)
+        try:
+            conn.send(failure)
         except (OSError, ValueError):
             pass
     finally:

@@ -1,5 +1,5 @@
 """``ExportJob``: runs ``export_child.run_export`` in a spawned process and turns its messages
-into Qt signals. Cancel terminates the process at once, then removes what it left behind.
+(``export_messages``) into Qt signals. Cancel terminates the process at once, then removes what it left behind.
 
 The GUI polls the pipe with a timer, so nothing here blocks the event loop.
 """
@@ -15,6 +15,14 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from engine.model_dir import export_dir, model_folder_if_free, remove_stale_staging
 from pegasus_desktop import export_child
+from pegasus_desktop.export_messages import (
+    ExportDone,
+    ExportFailed,
+    ExportInfo,
+    ExportMessage,
+    FailureKind,
+    Progress,
+)
 from pegasus_desktop.signals import emit
 
 log = logging.getLogger(__name__)
@@ -49,7 +57,7 @@ class ExportJob(QObject):
     info = Signal(str)
     progress = Signal(str, float, float, str)  # stage, done, total, detail
     succeeded = Signal(str)  # the published folder
-    failed = Signal(str, str, str)  # kind, message, details
+    failed = Signal(object)  # an ExportFailed
     cancelled = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -126,25 +134,28 @@ class ExportJob(QObject):
         self._finish()
         emit(
             self.failed,
-            "crash",
-            f"The export process stopped unexpectedly (exit code {code}). It may have run out of "
-            f"memory. Nothing was kept; try again, or choose a smaller model.",
-            "",
+            ExportFailed(
+                FailureKind.CRASH,
+                f"The export process stopped unexpectedly (exit code {code}). It may have run out "
+                f"of memory. Nothing was kept; try again, or choose a smaller model.",
+            ),
         )
 
-    def _handle(self, message: tuple) -> bool:
+    def _handle(self, message: ExportMessage) -> bool:
         """Emit one message; True once the job is over."""
-        kind = message[0]
-        if kind == "progress":
-            emit(self.progress, *message[1:])
-        elif kind == "info":
-            emit(self.info, message[1])
-        elif kind == "done":
-            self._finish()
-            emit(self.succeeded, message[1])
-            return True
-        elif kind == "error":
-            self._finish()
-            emit(self.failed, *message[1:])
-            return True
+        match message:
+            case Progress(stage=stage, done=done, total=total, detail=detail):
+                emit(self.progress, stage, done, total, detail)
+            case ExportInfo(text=text):
+                emit(self.info, text)
+            case ExportDone(folder=folder):
+                self._finish()
+                emit(self.succeeded, folder)
+                return True
+            case ExportFailed():
+                self._finish()
+                emit(self.failed, message)
+                return True
+            case _:
+                log.warning("unknown message from the export process: %r", message)
         return False

@@ -24,9 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.files import human_size
 from pegasus_desktop import download_size, errors
+from pegasus_desktop.export_messages import ExportFailed, FailureKind
 from pegasus_desktop.export_process import ExportJob
-from pegasus_desktop.resources import hf_cache_dir, human_size
+from pegasus_desktop.resources import hf_cache_dir
 from pegasus_desktop.signals import emit
 from pegasus_desktop.tasks import run_in_background
 
@@ -39,12 +41,16 @@ STAGE_TITLES = {
     "quantize": "Quantize to int8",
     "verify": "Check the result",
 }
-_FAILURE_TITLES = {
-    "offline": "No network connection",
-    "disk": "Not enough disk space",
-    "missing-extra": "Export components missing",
-    "engine": "The model could not be prepared",
-    "crash": "The model could not be prepared",
+_NOT_PREPARED = "The model could not be prepared"
+FAILURE_TITLES = {
+    FailureKind.OFFLINE: "No network connection",
+    FailureKind.NO_SUCH_MODEL: _NOT_PREPARED,
+    FailureKind.DISK: "Not enough disk space",
+    FailureKind.REFUSED: _NOT_PREPARED,
+    FailureKind.CANCELLED: _NOT_PREPARED,
+    FailureKind.MISSING_EXTRA: "Export components missing",
+    FailureKind.ENGINE: _NOT_PREPARED,
+    FailureKind.CRASH: _NOT_PREPARED,
 }
 
 _WAITING = (
@@ -65,6 +71,15 @@ def offline_advice() -> str:
         f"Hugging Face cache at {hf_cache_dir()} (download it once on a computer with a "
         "connection, or copy that folder here)."
     )
+
+
+def failure_text(failure: ExportFailed) -> tuple[str, str]:
+    """The title and the text the page shows for a failed export."""
+    title = FAILURE_TITLES[failure.kind]
+    text = f"{title}. {failure.message}"
+    if failure.kind is FailureKind.OFFLINE:
+        text += "\n\n" + offline_advice()
+    return title, text
 
 
 class StageRow:
@@ -320,18 +335,15 @@ class FirstRunView(QWidget):
         self._set_running(False)
         emit(self.ready, folder)
 
-    @Slot(str, str, str)
-    def _failed(self, kind: str, message: str, details: str) -> None:
+    @Slot(object)
+    def _failed(self, failure: ExportFailed) -> None:
         self._set_running(False)
         for row in self.rows.values():
             row.stop()
         self.start_button.setText("Try again")
-        title = _FAILURE_TITLES.get(kind, "The model could not be prepared")
-        text = f"{title}. {message}"
-        if kind == "offline":
-            text += "\n\n" + offline_advice()
+        title, text = failure_text(failure)
         self._show_message(text + "\n\nNothing was kept. Fix the problem and try again.")
-        errors.show_error(self, title, text, details)
+        errors.show_error(self, title, text, failure.details)
 
     @Slot()
     def _cancelled(self) -> None:

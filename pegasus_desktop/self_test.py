@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pegasus_desktop import __version__, export_child
+from pegasus_desktop.export_messages import ExportDone, ExportFailed, Progress
 from pegasus_desktop.resources import APP_TITLE, bundle_root, resource_path
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ class SelfTestFailure(Exception):
         super().__init__(message)
         self.step = step
         self.details = details
+
+
+def export_failure(failed: ExportFailed) -> SelfTestFailure:
+    """The self-test's report of a failed export: ``FAIL  export: <kind>: <message>``."""
+    return SelfTestFailure("export", f"{failed.kind.group}: {failed.message}", failed.details)
 
 
 def export_in_child(
@@ -84,14 +90,14 @@ def export_in_child(
                     f"the export process (pid {process.pid}) ended without a result, exit code "
                     f"{process.exitcode}",
                 ) from None
-            if message[0] == "done":
-                return Path(message[1]), process.pid
-            if message[0] == "error":
-                _, kind, text, details = message
-                raise SelfTestFailure("export", f"{kind}: {text}", details)
-            if message[0] == "progress" and message[1] != stage:
-                stage = message[1]
-                on_stage(stage)
+            match message:
+                case ExportDone(folder=folder):
+                    return Path(folder), process.pid
+                case ExportFailed():
+                    raise export_failure(message)
+                case Progress(stage=new_stage) if new_stage != stage:
+                    stage = new_stage
+                    on_stage(stage)
     finally:
         receiver.close()
         process.join(10)

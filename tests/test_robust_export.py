@@ -550,6 +550,7 @@ def test_disk_full_on_a_first_export_leaves_nothing(disk, tiny_checkpoint, tmp_p
 def test_disk_full_reaches_the_app_as_a_disk_problem(disk, tiny_checkpoint, tmp_path):
     pytest.importorskip("PySide6")
     from pegasus_desktop.export_child import run_export
+    from pegasus_desktop.export_messages import ExportFailed, FailureKind
 
     class Conn:
         def __init__(self):
@@ -564,9 +565,9 @@ def test_disk_full_reaches_the_app_as_a_disk_problem(disk, tiny_checkpoint, tmp_
     conn = Conn()
     disk(50_000)
     run_export(str(tiny_checkpoint), str(tmp_path / "models"), "int8", conn)
-    kind, message = conn.messages[-1][1:3]
-    assert conn.messages[-1][0] == "error" and kind == "disk", conn.messages[-1]
-    assert "The disk is full" in message
+    failure = conn.messages[-1]
+    assert isinstance(failure, ExportFailed) and failure.kind is FailureKind.DISK, failure
+    assert "The disk is full" in failure.message
 
 
 def test_disk_full_errors_are_recognised_through_wrappers():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from engine.errors import EngineError, OfflineError, UnsafeCheckpointError
+from engine.errors import EngineError, ModelNotFoundError, OfflineError, UnsafeCheckpointError
 from engine.progress import ProgressCallback, report
 
 # What a summarizer needs from a repository: weights in safetensors when the repo has them, else
@@ -130,8 +130,8 @@ def _download(model_id: str, revision: str | None, token, on_progress) -> Checkp
         raise EngineError(
             f"{model_id} is gated: accept its terms on the Hugging Face Hub and give an access token."
         ) from e
-    except RepositoryNotFoundError as e:
-        raise EngineError(
+    except RepositoryNotFoundError as e:  # after GatedRepoError, its subclass
+        raise ModelNotFoundError(
             f"There is no model called {model_id!r} on the Hugging Face Hub (or it is private: give an "
             f"access token). Check the spelling, e.g. google/pegasus-cnn_dailymail."
         ) from e
@@ -224,7 +224,7 @@ def resolve(model_id: str, *, revision: str | None = None, token=None, on_progre
         check_checkpoint(path)
         return Checkpoint(model_id, path.resolve(), revision)
     if path.suffix or model_id.startswith((".", "/", "~")):
-        raise EngineError(f"{model_id} is not a folder. Give a checkpoint folder or a Hugging Face model id.")
+        raise ModelNotFoundError(f"{model_id} is not a folder. Give a checkpoint folder or a Hugging Face model id.")
     checkpoint = _download(model_id, revision, token, on_progress)
     check_checkpoint(checkpoint.folder)
     return checkpoint

@@ -6,9 +6,12 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
+from test_export_messages import CASES, old_message
 
 from engine.model_dir import export_dir
+from pegasus_desktop.export_messages import ExportInfo, FailureKind, Progress
 from pegasus_desktop.settings import Settings
 
 
@@ -97,8 +100,8 @@ def test_offline_failure_names_the_folder_setting_and_the_hf_cache(
     view = window.first_run
     with qtbot.waitSignal(view.job.failed, timeout=60_000) as failed:
         view.start()
-    kind, message, _details = failed.args
-    assert kind == "offline", message
+    (failure,) = failed.args
+    assert failure.kind is FailureKind.OFFLINE, failure
     from huggingface_hub import constants
 
     text = view.message.text()
@@ -150,8 +153,8 @@ def test_export_progress_messages_do_not_wear_out_true(qtbot, make_window, tmp_p
     job = window.first_run.job
     before = sys.getrefcount(True)
     for i in range(3000):
-        job._handle(("progress", "download", float(i), 3000.0, ""))
-        job._handle(("info", "downloading"))
+        job._handle(Progress("download", float(i), 3000.0, ""))
+        job._handle(ExportInfo("downloading"))
     assert window.first_run.rows["download"].bar.value() == 1000 * 2999 // 3000
     assert sys.getrefcount(True) > before - 50
 
@@ -168,7 +171,8 @@ def test_export_process_that_dies_is_reported(
     with qtbot.waitSignal(view.job.failed, timeout=30_000) as failed:
         view.start()
         os.kill(view.job._process.pid, signal.SIGKILL)
-    assert failed.args[0] == "crash" and "stopped unexpectedly" in failed.args[1]
+    (failure,) = failed.args
+    assert failure.kind is FailureKind.CRASH and "stopped unexpectedly" in failure.message
     assert view.start_button.text() == "Try again" and not view.job.is_running()
     assert not export_dir(str(app_checkpoint), "int8", root).parent.exists()
 
@@ -226,8 +230,9 @@ def test_first_run_refuses_a_bin_that_would_run_code_and_runs_nothing(
     view = window.first_run
     with qtbot.waitSignal(view.job.failed, timeout=120_000) as failed:
         view.start()
-    kind, message, _details = failed.args
-    assert kind == "engine", message
+    (failure,) = failed.args
+    message = failure.message
+    assert failure.kind is FailureKind.REFUSED, failure
     assert f"{folder / 'pytorch_model.bin'} was refused: it holds something other than tensors" in message
     assert "Nothing in it was run" in message
     assert "The model could not be prepared" in view.message.text() and "Nothing was kept" in view.message.text()
@@ -235,3 +240,45 @@ def test_first_run_refuses_a_bin_that_would_run_code_and_runs_nothing(
     assert view.start_button.text() == "Try again"
     assert not marker.exists()
     assert not export_dir(str(folder), "int8", root).exists()
+
+
+# What the page showed for each old kind of failure (a copy of its code before the messages were
+# typed, as the reference the typed messages must match).
+_OLD_TITLES = {
+    "offline": "No network connection",
+    "disk": "Not enough disk space",
+    "missing-extra": "Export components missing",
+    "engine": "The model could not be prepared",
+    "crash": "The model could not be prepared",
+}
+
+
+def _old_page_text(kind: str, message: str) -> tuple[str, str]:
+    from pegasus_desktop.first_run import offline_advice
+
+    title = _OLD_TITLES.get(kind, "The model could not be prepared")
+    text = f"{title}. {message}"
+    if kind == "offline":
+        text += "\n\n" + offline_advice()
+    return title, text
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_the_page_shows_each_kind_of_failure_as_before(
+    qtbot, make_window, tmp_path, monkeypatch, shown_errors, name
+):
+    from pegasus_desktop.export_messages import failure_from
+
+    make, kind, old_kind = CASES[name]
+    error = make(tmp_path, monkeypatch)
+    failure = failure_from(error)
+    assert failure.kind is kind
+    window = make_window(Settings(model_id="acme/x", models_root=str(tmp_path / "models")))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run)
+    view = window.first_run
+    view.job.failed.emit(failure)
+    message, details = old_message(error, old_kind)
+    title, text = _old_page_text(old_kind, message)
+    assert view.message.text() == text + "\n\nNothing was kept. Fix the problem and try again."
+    assert shown_errors[-1] == (title, text, details)
+    assert view.start_button.text() == "Try again"

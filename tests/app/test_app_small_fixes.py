@@ -17,6 +17,7 @@ from test_app_batch import make_folder, run_batch
 from test_app_summary_pane import summarize
 
 from engine.model_dir import export_dir
+from pegasus_desktop.export_messages import ExportFailed, FailureKind
 from pegasus_desktop.resources import log_dir
 from pegasus_desktop.settings import Settings, load_settings, save_settings
 from pegasus_desktop.settings_dialog import SettingsDialog
@@ -104,11 +105,11 @@ def test_the_download_row_stops_after_any_failure(qtbot, make_window, tmp_path, 
     view = window.first_run
     view.job.progress.emit("download", 0.0, 0.0, "")
     assert view.rows["download"].detail.text() == "Checking the Hugging Face cache…"
-    view.job.failed.emit("engine", "acme/x is not a valid model id.", "")
+    view.job.failed.emit(ExportFailed(FailureKind.ENGINE, "acme/x is not a valid model id."))
     assert view.rows["download"].bar.maximum() == 1000
     assert view.rows["download"].detail.text() == "Stopped"
     view.job.progress.emit("download", 1_000.0, 4_000.0, "")
-    view.job.failed.emit("offline", "No connection.", "")
+    view.job.failed.emit(ExportFailed(FailureKind.OFFLINE, "No connection."))
     assert view.rows["download"].detail.text() == "Stopped" and view.rows["download"].bar.value() == 250
 
 
