@@ -13,10 +13,11 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.files import write_atomically
 
 __all__ = [
     "FOLDER_FORMATS",
@@ -80,18 +81,6 @@ def collect_inputs(paths: Iterable[str | Path], suffixes: Iterable[str]) -> list
     return list(unique.values())
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """UTF-8 text with one final newline; a failed write leaves any older file as it was."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text.rstrip() + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class SummaryFolder:
     """One file per input in ``folder``: ``<stem>.summary.txt`` (or ``.md``, with the file name as
     its heading). Two inputs with the same stem get their full names, then a number."""
@@ -117,7 +106,7 @@ class SummaryFolder:
         text = result.summary
         if self.fmt == "md":
             text = f"# {result.file.name}\n\n{text}"
-        write_atomically(path, text)
+        write_atomically(path, text.rstrip() + "\n")  # one final newline
         self.written.append(path)
         return path
 

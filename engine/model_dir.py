@@ -28,6 +28,7 @@ from pathlib import Path
 import platformdirs
 
 from engine.errors import DiskFullError, EngineError, ExportBusyError
+from engine.files import free_space, human_size
 
 APP_NAME = "pegasus-desktop"
 MANIFEST = "manifest.json"
@@ -279,30 +280,11 @@ def is_disk_full(error: BaseException | None) -> bool:
     return False
 
 
-def human_bytes(size: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "bytes" else f"{size:,.1f} {unit}"
-        size /= 1000
-    raise AssertionError("unreachable")
-
-
-def free_space(folder: Path) -> int | None:
-    """Free bytes on the file system of ``folder`` or its nearest existing parent."""
-    folder = Path(folder).absolute()
-    while not folder.exists() and folder.parent != folder:
-        folder = folder.parent
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return None
-
-
 def disk_full_error(folder: Path, needed: int | None, error: BaseException) -> DiskFullError:
     """A ``DiskFullError`` saying where, how much is needed and free, and that nothing was kept."""
     free = free_space(folder)
-    room = f"It needs about {human_bytes(needed)} free while it works" if needed else "It needs more room"
-    now = f"; {human_bytes(free)} is free now" if free is not None else ""
+    room = f"It needs about {human_size(needed)} free while it works" if needed else "It needs more room"
+    now = f"; {human_size(free)} is free now" if free is not None else ""
     return DiskFullError(
         f"The disk is full: writing to {folder} failed ({getattr(error, 'strerror', None) or error}). "
         f"{room}{now}. Free up space, or choose another folder on a larger disk, and try again. "

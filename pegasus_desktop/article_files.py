@@ -1,8 +1,8 @@
 """Open, drop, copy and save on the Summary page: the main window's file and clipboard actions.
 
 ``ArticleFiles`` is mixed into ``MainWindow`` and uses its ``page``, ``settings`` and status bar.
-Documents are read off the GUI thread; saves are atomic (``QSaveFile``). Copy and Save act only on
-a summary of the article beside it (never on one marked out of date).
+Documents are read off the GUI thread; saves are atomic (``engine.files.write_atomically``). Copy
+and Save act only on a summary of the article beside it (never on one marked out of date).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class ArticleFiles:
         self.write_summary(path, text)
 
     def write_summary(self, path: Path, text: str) -> bool:
-        """Write atomically (QSaveFile): a failed save leaves any older file as it was."""
+        """Write atomically (``save_text``): a failed save leaves any older file as it was."""
         if path.suffix.lower() not in (".txt", ".md"):
             path = path.with_name(path.name + ".txt")
         problem = save_text(path, text)

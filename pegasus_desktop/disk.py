@@ -1,40 +1,29 @@
-"""Free-space check before an export: it needs about three times the checkpoint's size.
+"""Free-space check before an export, by the engine's estimate (``engine.export.space``).
 
-(The download itself, the fp32 graphs and weights, and the int8 ones plus temporary files.)
 The checkpoint's size comes from a local folder, the Hugging Face cache, or the hub's file
 list; when none of them answers (offline, unknown id) the check is skipped and the export's own
-error explains. This module knows nothing about Qt.
+error explains. Too little room raises the engine's ``DiskFullError``, the one error type for a
+full disk. This module knows nothing about Qt.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
-from pegasus_desktop.resources import human_size
+from engine import files
+from engine.errors import DiskFullError
+from engine.export.space import checkpoint_weights_bytes, export_bytes_needed
+from engine.files import human_size
 
 log = logging.getLogger(__name__)
-
-FACTOR = 3
-_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.ckpt", "*.h5", "*.msgpack")
-
-
-class DiskSpaceError(Exception):
-    """Not enough free space; the message says how much is needed and where."""
-
-
-def _weights_size(folder: Path) -> int:
-    safetensors = [p for p in folder.glob("*.safetensors")]
-    files = safetensors or [p for pattern in _WEIGHT_PATTERNS for p in folder.glob(pattern)]
-    return sum(p.stat().st_size for p in files if p.is_file())
 
 
 def checkpoint_bytes(model_id: str) -> int | None:
     """The size of the checkpoint's weights, or None when it cannot be found out."""
     folder = Path(model_id).expanduser()
     if folder.is_dir():
-        return _weights_size(folder) or None
+        return checkpoint_weights_bytes(folder) or None
     try:
         from huggingface_hub import HfApi, snapshot_download
 
@@ -42,7 +31,7 @@ def checkpoint_bytes(model_id: str) -> int | None:
             cached = Path(
                 snapshot_download(model_id, local_files_only=True, allow_patterns=["config.json"])
             )
-            if size := _weights_size(cached):
+            if size := checkpoint_weights_bytes(cached):
                 return size
         except Exception as e:  # noqa: BLE001 - not cached, or offline
             log.debug("%s is not in the Hugging Face cache: %s", model_id, e)
@@ -55,25 +44,28 @@ def checkpoint_bytes(model_id: str) -> int | None:
         return None
 
 
-def free_bytes(folder: Path) -> int:
-    """Free space on the file system that holds ``folder`` (or its nearest existing parent)."""
-    folder = Path(folder).expanduser().absolute()
-    while not folder.exists() and folder.parent != folder:
-        folder = folder.parent
-    return shutil.disk_usage(folder).free
+def check_free_space(
+    size: int | None, root: Path, *, precision: str = "int8", download: bool = True
+) -> str:
+    """Raise ``DiskFullError`` when ``root`` lacks the room an export of a checkpoint of ``size``
+    bytes needs; else say what was checked.
 
-
-def check_free_space(size: int | None, root: Path) -> str:
-    """Raise ``DiskSpaceError`` when ``root`` lacks ``FACTOR`` × ``size``; else say what was checked."""
-    free = free_bytes(root)
+    ``download`` counts the checkpoint's own download too: the default, since a size alone does
+    not say whether the checkpoint is on this machine already (better a check slightly too
+    strict than an export that fills the disk).
+    """
+    free = files.free_space(root)
+    if free is None:
+        return f"The free space in {root} is unknown; not checked."
     if size is None:
         return f"{human_size(free)} free in {root}."
-    needed = FACTOR * size
+    needed = export_bytes_needed(size, precision, download=download)
     if free < needed:
-        raise DiskSpaceError(
+        what = "the download and the converted copies" if download else "the converted copies"
+        raise DiskFullError(
             f"Preparing this model needs about {human_size(needed)} of free disk space "
-            f"({FACTOR} × the {human_size(size)} checkpoint, for the download and the converted "
-            f"copies), but {root} has only {human_size(free)} free. Free up some space, or choose a "
-            f"smaller model (Settings → Model), and try again."
+            f"(for {what} of the {human_size(size)} checkpoint), but {root} has only "
+            f"{human_size(free)} free. Free up some space, or choose a smaller model "
+            f"(Settings → Model), and try again."
         )
     return f"Needs about {human_size(needed)}; {human_size(free)} free in {root}."

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from pegasus_desktop.resources import human_size
+from engine.files import human_size
 
 log = logging.getLogger(__name__)
 

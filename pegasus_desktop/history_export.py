@@ -1,8 +1,8 @@
 """Write History entries to one file: plain text, Markdown, CSV or JSON Lines.
 
-The file is written beside its target and renamed over it when complete, so a failure (a full
-disk) leaves any older file as it was. A new file gets the user's default permissions (0o666 less
-the umask, like Save…); a file replaced keeps its own. This module knows nothing about Qt.
+The file is written through ``engine.files.write_atomically``: beside its target and renamed over
+it when complete, so a failure (a full disk) leaves any older file as it was; a new file gets the
+user's default permissions, a file replaced keeps its own. This module knows nothing about Qt.
 """
 
 from __future__ import annotations
@@ -10,12 +10,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import secrets
-import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.files import write_atomically
 from pegasus_desktop.history import Entry
 
 FORMATS = ("txt", "md", "csv", "jsonl")
@@ -59,23 +57,4 @@ def render(entries: Sequence[Entry], fmt: str) -> str:
 
 def export_entries(entries: Sequence[Entry], target: Path, fmt: str) -> None:
     """Write ``entries`` (in order) to ``target`` in ``fmt``."""
-    write_file(Path(target), render(entries, fmt))
-
-
-def write_file(path: Path, text: str) -> None:
-    """Atomic, with the user's default permissions for a new file (not mkstemp's 0600)."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        mode = None
-    tmp = path.with_name(f".{path.name}-{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            if mode is not None and hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), mode)
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(Path(target), render(entries, fmt))

@@ -13,8 +13,9 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.files import human_size
 from engine.model_dir import MANIFEST, PRECISIONS, export_dir
-from pegasus_desktop.resources import folder_size, hf_cache_dir, human_size
+from pegasus_desktop.resources import folder_size, hf_cache_dir
 
 _PREFIX = "models--"
 

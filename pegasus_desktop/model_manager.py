@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.files import human_size
 from pegasus_desktop import errors, model_inventory
 from pegasus_desktop.download_size import USUAL_SIZES
-from pegasus_desktop.resources import human_size
 from pegasus_desktop.settings import CURATED_MODELS
 from pegasus_desktop.signals import emit
 

@@ -63,12 +63,3 @@ def folder_size(folder: Path) -> int:
         except OSError:
             pass
     return total
-
-
-def human_size(n: float) -> str:
-    """``1234567`` -> ``"1.2 MB"`` (decimal units, as file managers show them)."""
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit in ("bytes", "KB") else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"

@@ -11,12 +11,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
-import secrets
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from engine.files import write_atomically
 from engine.long_document import MODES
 from engine.model_dir import PRECISIONS, default_models_root
 from pegasus_desktop.resources import config_dir
@@ -91,28 +89,9 @@ def load_settings(path: Path | None = None) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path | None = None) -> None:
-    """Write atomically: a crash mid-write leaves the previous file, never half of one.
-
-    A new file gets the user's default permissions (0o666 less the umask, as any file the user
-    creates); an existing file keeps its own, so a settings file made private stays private.
-    """
+    """Write atomically (``engine.files.write_atomically``): a crash mid-write leaves the previous
+    file, never half of one. A new file gets the user's default permissions; an existing file
+    keeps its own, so a settings file made private stays private."""
     path = path or settings_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = json.dumps(dataclasses.asdict(settings), indent=2, ensure_ascii=False)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        mode = None
-    # Not mkstemp: its file is 0600 whatever the umask. os.open applies the umask to 0o666.
-    tmp = path.with_name(f".settings-{secrets.token_hex(8)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    fd = os.open(tmp, flags, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            if mode is not None and hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), mode)
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(dataclasses.asdict(settings), indent=2, ensure_ascii=False))

@@ -41,11 +41,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.files import human_size
 from engine.model_dir import default_models_root
 from pegasus_desktop import errors
 from pegasus_desktop.model_inventory import list_exports
 from pegasus_desktop.model_manager import CuratedModels, DownloadsBox, use_button
-from pegasus_desktop.resources import folder_size, human_size
+from pegasus_desktop.resources import folder_size
 from pegasus_desktop.settings import CURATED_MODELS, Settings
 from pegasus_desktop.signals import emit
 from pegasus_desktop.token_box import TokenBox

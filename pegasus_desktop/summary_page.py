@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QMimeData, QSaveFile, Qt, Signal
+from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from engine import ChunkSummary, DocumentSummary
 from engine.documents import MAX_TEXT_CHARS, SUPPORTED_SUFFIXES, too_long
+from engine.files import write_atomically
 from pegasus_desktop.options_panel import OptionsPanel
 from pegasus_desktop.signals import emit
 
@@ -87,12 +88,12 @@ def summary_note(summary: DocumentSummary, limit: int) -> str:
 
 
 def save_text(path: Path, text: str) -> str:
-    """Write ``text`` (UTF-8, one final newline) through QSaveFile; return "" or the error."""
-    file = QSaveFile(str(path))
-    if not file.open(QSaveFile.OpenModeFlag.WriteOnly):
-        return file.errorString()
-    file.write(QByteArray((text.rstrip() + "\n").encode("utf-8")))
-    return "" if file.commit() else file.errorString()
+    """Write ``text`` (UTF-8, one final newline) atomically; return "" or the error, for people."""
+    try:
+        write_atomically(path, text.rstrip() + "\n")
+    except OSError as e:
+        return e.strerror or str(e)
+    return ""
 
 
 class InputEdit(QPlainTextEdit):

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from engine.errors import EngineError
+from engine.export.space import checkpoint_weights_bytes, export_bytes_needed
 from engine.model import smoke_test
 from engine.model_dir import (
     disk_full_error,
@@ -129,13 +130,9 @@ def _made_meanwhile(target: Path, checkpoint) -> ExportPaths | None:
 
 
 def _needed_bytes(checkpoint, precision: str) -> int | None:
-    """Peak room an export takes while it is written: the fp32 copy, plus the int8 one."""
-    from engine.export.checkpoint import weights_format
-
-    if weights_format(checkpoint.folder) is None:
-        return None
-    size = sum(p.stat().st_size for p in checkpoint.folder.glob("*") if p.suffix in (".safetensors", ".bin"))
-    return int(size * (1.3 if precision == "int8" else 1.05))
+    """Peak room the export takes while it is written (space.py: the fp32 copy, plus the int8 one);
+    the checkpoint is already downloaded by now."""
+    return export_bytes_needed(checkpoint_weights_bytes(checkpoint.folder), precision) or None
 
 
 def _int8_options(weight_bits: int) -> dict:

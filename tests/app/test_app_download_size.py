@@ -10,9 +10,9 @@ import pytest
 from builders import hub_layout_checkpoint
 from hub_server import LocalHub
 
+from engine.files import human_size
 from pegasus_desktop import download_size
 from pegasus_desktop.first_run import FirstRunView
-from pegasus_desktop.resources import human_size
 from pegasus_desktop.settings import CURATED_MODELS, Settings
 
 

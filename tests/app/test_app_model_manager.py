@@ -14,9 +14,10 @@ from builders import hub_layout_checkpoint
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from engine.files import human_size
 from engine.model_dir import MANIFEST, export_dir
 from pegasus_desktop.download_size import USUAL_SIZES
-from pegasus_desktop.resources import folder_size, human_size
+from pegasus_desktop.resources import folder_size
 from pegasus_desktop.settings import CURATED_MODELS, Settings
 from pegasus_desktop.settings_dialog import SettingsDialog
 

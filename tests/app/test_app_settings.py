@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
+from engine.errors import DiskFullError
 from engine.model_dir import export_dir
-from pegasus_desktop.disk import DiskSpaceError, check_free_space
+from pegasus_desktop.disk import check_free_space
 from pegasus_desktop.options_panel import length_presets
 from pegasus_desktop.settings import (
     CURATED_MODELS,
@@ -71,12 +72,18 @@ def test_length_presets_follow_the_generation_config():
 
 
 def test_disk_space_check_says_how_much_is_needed(tmp_path, monkeypatch):
+    from engine import files
     from pegasus_desktop import disk
 
-    monkeypatch.setattr(disk, "free_bytes", lambda root: 7_000_000_000)
-    assert "Needs about 6.0 GB; 7.0 GB free" in check_free_space(2_000_000_000, tmp_path)
-    with pytest.raises(DiskSpaceError, match=r"needs about 7\.5 GB .* only 7\.0 GB free"):
-        check_free_space(2_500_000_000, tmp_path)
+    monkeypatch.setattr(files, "free_space", lambda root: 7_000_000_000)
+    # 2 GB of weights: the download (2.0) + the fp32 copy (2.1) + the int8 copy (0.6) at once.
+    assert "Needs about 4.7 GB; 7.0 GB free" in check_free_space(2_000_000_000, tmp_path)
+    with pytest.raises(DiskFullError, match=r"needs about 7\.5 GB .* only 7\.0 GB free"):
+        check_free_space(3_200_000_000, tmp_path)
+    # Already on this machine: only the export's own copies count.
+    assert "Needs about 5.4 GB" in check_free_space(4_000_000_000, tmp_path, download=False)
+    monkeypatch.setattr(files, "free_space", lambda root: None)
+    assert "unknown" in check_free_space(2_000_000_000, tmp_path)  # cannot tell: not refused
     (tmp_path / "ckpt").mkdir()
     (tmp_path / "ckpt" / "model.safetensors").write_bytes(b"x" * 1000)
     assert disk.checkpoint_bytes(str(tmp_path / "ckpt")) == 1000
