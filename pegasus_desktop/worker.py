@@ -41,15 +41,23 @@ class ModelInfo:
     seconds: float = 0.0
 
 
-class SummarizerWorker(QObject):
+class EngineSignals(QObject):
+    """What the engine reports, declared once: the worker emits these on its thread, and the
+    ``EngineClient`` re-emits each on the GUI thread (``ENGINE_SIGNALS`` wires them by name)."""
+
     loaded = Signal(object)  # ModelInfo
     load_failed = Signal(str, str)  # message, details
-    unloaded = Signal()
     partial = Signal(int, str)  # request, best summary so far
     chunk = Signal(int, object)  # request, engine.ChunkSummary (a part started, or is done)
     finished = Signal(int, object)  # request, engine.DocumentSummary
     failed = Signal(int, str, str)  # request, message, details
     cancelled = Signal(int)  # request
+
+
+ENGINE_SIGNALS = ("loaded", "load_failed", "partial", "chunk", "finished", "failed", "cancelled")
+
+
+class SummarizerWorker(EngineSignals):
 
     def __init__(self) -> None:
         super().__init__()
@@ -87,7 +95,6 @@ class SummarizerWorker(QObject):
     @Slot()
     def unload(self) -> None:
         self._close()
-        emit(self.unloaded)
 
     def _close(self) -> None:
         if self.summarizer is not None:
@@ -144,21 +151,11 @@ class SummarizerWorker(QObject):
         emit(self.finished, request, summary)
 
 
-class EngineClient(QObject):
+class EngineClient(EngineSignals):
     """The GUI thread's handle on the worker. Its signals are the worker's, re-emitted on the GUI
     thread (signal-to-signal connections are queued to this object's thread)."""
 
-    loaded = Signal(object)
-    load_failed = Signal(str, str)
-    unloaded = Signal()
-    partial = Signal(int, str)
-    chunk = Signal(int, object)
-    finished = Signal(int, object)
-    failed = Signal(int, str, str)
-    cancelled = Signal(int)
-
     _load = Signal(str, str, str, int)
-    _unload = Signal()
     _unload_blocking = Signal()
     _summarize = Signal(int, str, object, str)
     _summarize_file = Signal(int, str, object, str)
@@ -170,36 +167,19 @@ class EngineClient(QObject):
         self.worker = SummarizerWorker()
         self.worker.moveToThread(self.thread)
         self._load.connect(self.worker.load)
-        self._unload.connect(self.worker.unload)
         self._unload_blocking.connect(
             self.worker.unload, Qt.ConnectionType.BlockingQueuedConnection
         )
         self._summarize.connect(self.worker.summarize)
         self._summarize_file.connect(self.worker.summarize_file)
-        for name in (
-            "loaded",
-            "load_failed",
-            "unloaded",
-            "partial",
-            "chunk",
-            "finished",
-            "failed",
-            "cancelled",
-        ):
+        for name in ENGINE_SIGNALS:
             getattr(self.worker, name).connect(getattr(self, name))
         self.thread.finished.connect(self.worker.deleteLater)
         self.thread.start()
         self._request = 0
 
-    @property
-    def current_request(self) -> int:
-        return self._request
-
     def load(self, model_id: str, precision: str, root: Path, n_threads: int | None) -> None:
         emit(self._load, model_id, precision, str(root), n_threads or 0)
-
-    def unload(self) -> None:
-        emit(self._unload)
 
     def unload_now(self) -> None:
         """Cancel, then wait until the worker has dropped the model (its files can then be deleted)."""

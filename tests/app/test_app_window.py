@@ -409,3 +409,15 @@ def test_the_engine_closes_its_model_when_it_shuts_down(loaded_window):
     assert not any(f.closed for f in files)
     loaded_window.engine.shutdown()
     assert all(f.closed for f in files) and loaded_window.engine.worker.summarizer is None
+
+
+def test_the_engine_signals_are_declared_once_and_all_reach_the_gui():
+    """Every signal the worker emits is re-emitted by the client: one declaration, wired by name."""
+    from PySide6.QtCore import Signal
+
+    from pegasus_desktop.worker import ENGINE_SIGNALS, EngineClient, EngineSignals, SummarizerWorker
+
+    declared = sorted(name for name, value in vars(EngineSignals).items() if isinstance(value, Signal))
+    assert declared == sorted(ENGINE_SIGNALS)
+    for cls in (SummarizerWorker, EngineClient):
+        assert not [n for n, v in vars(cls).items() if isinstance(v, Signal) and not n.startswith("_")], cls
