@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QStyle,
@@ -81,6 +82,16 @@ class ErrorDialog(QDialog):
     @Slot()
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(f"{self.message}\n\n{self.details}".strip())
+
+
+def confirm(parent: QWidget | None, title: str, question: str) -> bool:
+    """Ask Yes or No before something that cannot be undone; No is the default (Enter, Esc)."""
+    answer = QMessageBox.question(
+        parent, title, question,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def show_error(parent: QWidget | None, title: str, message: str, details: str = "") -> None:

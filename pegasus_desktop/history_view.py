@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -202,14 +201,11 @@ class HistoryView(QWidget):
         if not chosen or self.store is None:
             return
         what = "this summary" if len(chosen) == 1 else f"these {len(chosen)} summaries"
-        answer = QMessageBox.question(
+        if not errors.confirm(
             self,
             "Delete from History?",
             f"Delete {what} from History? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        ):
             return
         try:
             self.store.delete(e.id for e in chosen)

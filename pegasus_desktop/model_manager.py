@@ -14,7 +14,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QMessageBox,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -130,16 +129,13 @@ class DownloadsBox(QWidget):
         if not items:
             return
         download = items[0].data(0, Qt.ItemDataRole.UserRole)
-        answer = QMessageBox.question(
+        if not errors.confirm(
             self,
             "Delete the download?",
             f"Delete the download of {download.model_id} ({human_size(download.size)}) from the "
             f"Hugging Face cache?\n\n{download.folder}\n\nIts exports stay and keep working; "
             f"exporting it again would download it again.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        ):
             return
         try:
             model_inventory.delete_download(download)

@@ -30,7 +30,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QRadioButton,
     QSpinBox,
@@ -205,16 +204,13 @@ class SettingsDialog(QDialog):
     @Slot()
     def _reexport(self) -> None:
         # It replaces a working export and can take minutes (and a download): ask first.
-        answer = QMessageBox.question(
+        if errors.confirm(
             self,
             "Re-export the model?",
             f"Convert {self.chosen_model()} to {self.precision.currentData()} again, replacing "
             f"its export? This takes a few minutes and may download the model again. If you "
             f"cancel it, the current export is kept.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer == QMessageBox.StandardButton.Yes and self.accept_if_valid():
+        ) and self.accept_if_valid():
             emit(self.reexport_requested)
 
     # -- the Storage tab
@@ -316,15 +312,12 @@ class SettingsDialog(QDialog):
                 "⚠ This is the model in use now: after deleting it, nothing can be summarized "
                 "until it is exported again (or another model is chosen).\n\n"
             )
-        answer = QMessageBox.question(
+        if not errors.confirm(
             self,
             "Delete the export?",
             f"{in_use}Delete the {item.text(1)} export of {item.text(0)} ({item.text(2)})?\n\n{folder}\n\n"
             f"It can be made again later (which may download the model again).",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No,
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        ):
             return
         try:
             self.delete_export(folder)

@@ -66,7 +66,7 @@ class SummarizerWorker(EngineSignals):
 
     @Slot(str, str, str, int)
     def load(self, model_id: str, precision: str, root: str, n_threads: int) -> None:
-        self._close()  # free the old sessions and files before building new ones
+        self.unload()  # free the old sessions and files before building new ones
         start = time.perf_counter()
         try:
             summarizer = Summarizer.load(
@@ -94,9 +94,7 @@ class SummarizerWorker(EngineSignals):
 
     @Slot()
     def unload(self) -> None:
-        self._close()
-
-    def _close(self) -> None:
+        """Close the model now (sessions and weights.bin), not at garbage collection."""
         if self.summarizer is not None:
             self.summarizer.close()
             self.summarizer = None
@@ -208,4 +206,4 @@ class EngineClient(EngineSignals):
         if not self.thread.wait(wait_ms):
             log.warning("the summarizer thread did not stop in time")
             return  # it may still be generating: its model stays open until the process ends
-        self.worker._close()  # the thread has stopped: nothing else touches the model now
+        self.worker.unload()  # the thread has stopped: nothing else touches the model now

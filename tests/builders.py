@@ -173,3 +173,16 @@ def hostile_weights(path: Path, marker: Path, kind: str) -> Path:
 
 
 HOSTILE_KINDS = ("reduce-zip", "reduce-legacy", "reduce-protocol-4", "class")
+
+
+def padded_ids(tokenizer, articles) -> tuple:
+    """(ids, attention_mask): ``articles`` tokenized with ``tokenizer`` (a TextTokenizer) and
+    right-padded with 0, as a batch of documents of different lengths."""
+    import numpy as np
+
+    rows = [tokenizer.encode(a) for a in articles]
+    ids = np.zeros((len(rows), max(map(len, rows))), np.int64)
+    mask = np.zeros_like(ids)
+    for r, row in enumerate(rows):
+        ids[r, : len(row)], mask[r, : len(row)] = row, 1
+    return ids, mask

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from builders import TINY_PEGASUS
+from builders import TINY_PEGASUS, padded_ids
 
 from engine import Summarizer
 from engine.generation import DraftStats
@@ -18,15 +18,6 @@ HELD_OUT = [json.loads(line) for line in (TINY_PEGASUS / "heldout.jsonl").read_t
 @pytest.fixture(scope="module", params=["fp32", "int8"])
 def summarizer(request, trained_exports):
     return Summarizer.load(str(TINY_PEGASUS), precision=request.param, root=trained_exports)
-
-
-def _padded(summarizer, articles):
-    rows = [summarizer.tokenizer.encode(a) for a in articles]
-    ids = np.zeros((len(rows), max(map(len, rows))), np.int64)
-    mask = np.zeros_like(ids)
-    for r, row in enumerate(rows):
-        ids[r, : len(row)], mask[r, : len(row)] = row, 1
-    return ids, mask
 
 
 def test_drafting_gives_the_same_tokens_in_fewer_runs(summarizer):
@@ -43,7 +34,7 @@ def test_drafting_gives_the_same_tokens_in_fewer_runs(summarizer):
 
 def test_a_drafted_batch_equals_its_rows_run_one_by_one(summarizer):
     articles = [e["article"] for e in HELD_OUT[30:34]]
-    ids, mask = _padded(summarizer, articles)
+    ids, mask = padded_ids(summarizer.tokenizer, articles)
     stats = DraftStats()
     batch = summarizer.model.generate(ids, mask, num_beams=1, prompt_lookup_num_tokens=8, draft_stats=stats)
     plain = summarizer.model.generate(ids, mask, num_beams=1)

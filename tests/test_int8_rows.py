@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from builders import TINY_PEGASUS
+from builders import TINY_PEGASUS, padded_ids
 from onnx import TensorProto, helper, numpy_helper
 
 from engine import Summarizer
@@ -108,19 +108,10 @@ def int8(trained_exports):
     return Summarizer.load(str(TINY_PEGASUS), precision="int8", root=trained_exports)
 
 
-def _padded(summarizer, articles):
-    rows = [summarizer.tokenizer.encode(a) for a in articles]
-    ids = np.zeros((len(rows), max(map(len, rows))), np.int64)
-    mask = np.zeros_like(ids)
-    for r, row in enumerate(rows):
-        ids[r, : len(row)], mask[r, : len(row)] = row, 1
-    return ids, mask
-
-
 @pytest.mark.parametrize("beams", [1, 4])
 def test_int8_summaries_of_a_batch_equal_each_document_alone(int8, beams):
     articles = [e["article"] for e in HELD_OUT[40:46]]
-    ids, mask = _padded(int8, articles)
+    ids, mask = padded_ids(int8.tokenizer, articles)
     batch = int8.model.generate(ids, mask, num_beams=beams, max_length=16)
     for r, article in enumerate(articles):
         alone = int8.model.generate(np.array([int8.tokenizer.encode(article)]), num_beams=beams,

@@ -204,7 +204,8 @@ def _refusal(path: Path, name: str) -> str:
     )
 
 
-def _damaged(path: Path, why: str) -> EngineError:
+def damaged_weights(path: Path, why: str) -> EngineError:
+    """The error for a weights file that cannot be read (also torch_weights.py's)."""
     return EngineError(
         f"{path} cannot be read as PyTorch weights ({why}): it is damaged, incomplete, or not a "
         f"weights file. Nothing in it was run. Download the model again, or use a safetensors version."
@@ -229,7 +230,7 @@ class _Archive:
     def _storage(self, ref: TensorRef) -> np.ndarray:
         dtype = ref.dtype.storage_dtype().newbyteorder(self._byteorder)
         if ref.storage.key not in self._spans:
-            raise _damaged(self.path, f"storage {ref.storage.key!r} is missing")
+            raise damaged_weights(self.path, f"storage {ref.storage.key!r} is missing")
         start, length = self._spans[ref.storage.key]
         if self._mapped is not None and self._reader is None:
             raw = np.frombuffer(self._mapped, dtype=np.uint8, count=length, offset=start)
@@ -240,13 +241,13 @@ class _Archive:
     def tensor(self, ref: TensorRef) -> np.ndarray:
         storage = self._storage(ref)
         if not _is_view(ref.offset, ref.shape, ref.strides):
-            raise _damaged(self.path, "a tensor's shape or strides are not those of a tensor")
+            raise damaged_weights(self.path, "a tensor's shape or strides are not those of a tensor")
         if 0 in ref.shape:
             values = np.empty(ref.shape, dtype=storage.dtype)
         else:
             last = ref.offset + sum((n - 1) * s for n, s in zip(ref.shape, ref.strides))
             if last >= storage.size:  # as_strided does not check: a bad file must not read past it
-                raise _damaged(self.path, f"a tensor reaches element {last} of a {storage.size}-element storage")
+                raise damaged_weights(self.path, f"a tensor reaches element {last} of a {storage.size}-element storage")
             values = np.lib.stride_tricks.as_strided(
                 storage[ref.offset:], shape=ref.shape,
                 strides=tuple(s * storage.itemsize for s in ref.strides), writeable=False,
@@ -273,11 +274,11 @@ def read_bin(path: Path) -> dict[str, LazyTensor]:
         elif _starts_like_a_pickle(path):
             loaded, archive = _read_legacy(path)
         else:
-            raise _damaged(path, "it is neither of PyTorch's two file formats")
+            raise damaged_weights(path, "it is neither of PyTorch's two file formats")
     except EngineError:
         raise
     except _MALFORMED as e:
-        raise _damaged(path, f"{type(e).__name__}: {e}") from e
+        raise damaged_weights(path, f"{type(e).__name__}: {e}") from e
     except OSError as e:
         raise EngineError(f"{path} cannot be read: {e}") from e
     return _only_tensors(loaded, path, archive)
@@ -299,11 +300,11 @@ def _read_zip(path: Path) -> tuple[object, _Archive]:
     with zipfile.ZipFile(path) as archive:
         pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
         if len(pickles) != 1:
-            raise _damaged(path, "its zip archive has no single <folder>/data.pkl")
+            raise damaged_weights(path, "its zip archive has no single <folder>/data.pkl")
         folder = pickles[0][: -len("data.pkl")]
         byteorder = archive.read(folder + "byteorder") if folder + "byteorder" in archive.namelist() else b"little"
         if byteorder not in (b"little", b"big"):
-            raise _damaged(path, f"its byteorder record says {byteorder[:20]!r}")
+            raise damaged_weights(path, f"its byteorder record says {byteorder[:20]!r}")
         unpickler = _RestrictedUnpickler(io.BytesIO(archive.read(pickles[0])), path)
         loaded = unpickler.load()
         spans, compressed = {}, False
@@ -311,7 +312,7 @@ def _read_zip(path: Path) -> tuple[object, _Archive]:
             try:
                 info = archive.getinfo(f"{folder}data/{key}")
             except KeyError:
-                raise _damaged(path, f"storage {key!r} is missing from the archive") from None
+                raise damaged_weights(path, f"storage {key!r} is missing from the archive") from None
             compressed |= info.compress_type != zipfile.ZIP_STORED
             spans[key] = (_member_start(path, info), info.file_size)
     order = "<" if byteorder == b"little" else ">"
@@ -332,11 +333,11 @@ def _member_start(path: Path, info: zipfile.ZipInfo) -> int:
         f.seek(info.header_offset)
         header = f.read(30)
     if len(header) != 30 or header[:4] != b"PK\x03\x04":
-        raise _damaged(path, f"the zip entry of {info.filename} is damaged")
+        raise damaged_weights(path, f"the zip entry of {info.filename} is damaged")
     name_length, extra_length = struct.unpack("<HH", header[26:30])
     start = info.header_offset + 30 + name_length + extra_length
     if start + info.file_size > path.stat().st_size:
-        raise _damaged(path, f"{info.filename} ends past the end of the file (truncated?)")
+        raise damaged_weights(path, f"{info.filename} ends past the end of the file (truncated?)")
     return start
 
 
@@ -346,25 +347,25 @@ def _read_legacy(path: Path) -> tuple[object, _Archive]:
             return _RestrictedUnpickler(f, path).load()
 
         if load() != _LEGACY_MAGIC or load() != _LEGACY_PROTOCOL:
-            raise _damaged(path, "it does not start with PyTorch's magic number and protocol")
+            raise damaged_weights(path, "it does not start with PyTorch's magic number and protocol")
         info = load()
         little = not isinstance(info, dict) or info.get("little_endian", True)
         unpickler = _RestrictedUnpickler(f, path)
         loaded = unpickler.load()
         keys = load()
         if not isinstance(keys, list) or set(keys) != set(unpickler.storages):
-            raise _damaged(path, "its list of storages does not match the tensors")
+            raise damaged_weights(path, "its list of storages does not match the tensors")
         order = "<" if little else ">"
         size = path.stat().st_size
         spans = {}
         for key in keys:  # each storage: its element count, then its bytes
             head = f.read(8)
             if len(head) != 8:
-                raise _damaged(path, "it ends before its storages do (truncated?)")
+                raise damaged_weights(path, "it ends before its storages do (truncated?)")
             count = struct.unpack(order + "q", head)[0]
             length = count * unpickler.storages[key].dtype.storage_dtype().itemsize
             if count < 0 or f.tell() + length > size:
-                raise _damaged(path, "it ends before its storages do (truncated?)")
+                raise damaged_weights(path, "it ends before its storages do (truncated?)")
             spans[key] = (f.tell(), length)
             f.seek(length, io.SEEK_CUR)
     return loaded, _Archive(path, _map(path), spans, order)

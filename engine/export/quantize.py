@@ -78,7 +78,7 @@ class _GraphQuantizer:
         self.layouts: dict[str, bool] = {}  # weight -> quantized by rows (N, K) rather than columns
         self.new_inits: list[TensorProto] = []
         self.zero_points: set[str] = set()
-        self.constants: dict[str, str] = {}
+        self.constants: set[str] = set()  # names of the scalars added once (row_quantize/...)
         self.row_quantized: dict[str, tuple[str, str]] = {}  # activation -> (u8 name, row max name)
 
     def _quantized(self, name: str, *, by_rows: bool = False) -> tuple[str, str]:
@@ -133,7 +133,7 @@ class _GraphQuantizer:
     def _constant(self, name: str, value: np.ndarray) -> str:
         if name not in self.constants:
             self.new_inits.append(numpy_helper.from_array(value, name))
-            self.constants[name] = name
+            self.constants.add(name)
         return name
 
     def _quantize_rows(self, x: str) -> tuple[list[onnx.NodeProto], str, str]:

@@ -22,6 +22,7 @@ import zipfile
 from pathlib import Path
 
 from engine.errors import EngineError, UnsafeCheckpointError
+from engine.export.bin_reader import damaged_weights
 
 SINGLE_FILE = "pytorch_model.bin"
 INDEX_FILE = "pytorch_model.bin.index.json"
@@ -77,7 +78,7 @@ def load_file(path: Path) -> dict:
 
     is_zip = zipfile.is_zipfile(path)
     if not is_zip and not _starts_like_a_pickle(path):
-        raise _damaged(path, "it is neither of PyTorch's two file formats")
+        raise damaged_weights(path, "it is neither of PyTorch's two file formats")
     try:
         # mmap: the tensors stay in the file's pages until used (zip format only); weights_only:
         # the restricted unpickler. Both are passed explicitly, whatever torch's defaults become.
@@ -87,7 +88,7 @@ def load_file(path: Path) -> dict:
     except pickle.UnpicklingError as e:
         raise UnsafeCheckpointError(_refusal(path, e)) from e
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
-        raise _damaged(path, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from e
+        raise damaged_weights(path, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__) from e
     return _only_tensors(loaded, path)
 
 
@@ -112,13 +113,6 @@ def _refusal(path: Path, error: pickle.UnpicklingError) -> str:
         f"{path} was refused: it holds something other than tensors ({what}), and loading that "
         f"could run code hidden in the file. Nothing in it was run. A Pegasus checkpoint holds only "
         f"tensors: use a safetensors version of the model, or a copy from a source you trust."
-    )
-
-
-def _damaged(path: Path, why: str) -> EngineError:
-    return EngineError(
-        f"{path} cannot be read as PyTorch weights ({why}): it is damaged, incomplete, or not a "
-        f"weights file. Nothing in it was run. Download the model again, or use a safetensors version."
     )
 
 
