@@ -1,6 +1,8 @@
 """Open, drop, copy and save on the Summary page: the main window's file and clipboard actions.
 
-``ArticleFiles`` is mixed into ``MainWindow`` and uses its ``page``, ``settings`` and status bar.
+``ArticleFiles`` is a small object the main window owns: it is given the window (for its
+dialogs), the Summary page and the folder to start in, and reports to the status bar through a
+signal. It remembers which file the article came from (for History and the name Save suggests).
 Documents are read off the GUI thread; saves are atomic (``engine.files.write_atomically``). Copy
 and Save act only on a summary of the article beside it (never on one marked out of date).
 """
@@ -9,13 +11,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtCore import QObject, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from engine.documents import SUPPORTED_SUFFIXES, DocumentError, read_document
 from pegasus_desktop import errors
-from pegasus_desktop.summary_page import save_text
+from pegasus_desktop.history import first_words
+from pegasus_desktop.signals import emit
+from pegasus_desktop.summary_page import SummaryPage, save_text
 from pegasus_desktop.tasks import run_in_background
 
 
@@ -56,11 +60,44 @@ def markdown_summary(title: str, summary: str) -> str:
     return f"# Summary of {title}\n\n{summary.strip()}\n"
 
 
-class ArticleFiles:
+class ArticleFiles(QObject):
+    """Open, copy and save for the Summary page, and which file the article in it came from.
+
+    Everything it works on is given: ``window`` (the parent of its dialogs), the ``page`` whose
+    article box it fills and whose summary it copies and saves, and ``last_folder`` (where Open…
+    and Save… start; the window keeps it in Settings). It tells the status bar through
+    ``message``.
+    """
+
+    message = Signal(str, int)  # for the status bar: the text, for how many ms (0: until replaced)
+
+    def __init__(self, window: QWidget, page: SummaryPage, last_folder: str = "") -> None:
+        super().__init__(window)
+        self.window = window
+        self.page = page
+        self.last_folder = last_folder
+        self.opened_file: Path | None = None  # the file last opened, and its text
+        self.opened_text: str | None = None
+
+    def _say(self, text: str, ms: int = 0) -> None:
+        emit(self.message, text, ms)
+
+    # -- the article's file
+
+    def set_opened(self, path: Path | None, text: str) -> None:
+        """The article shown now is ``text``, read from ``path`` (None: not from a file)."""
+        self.opened_file, self.opened_text = path, text
+
+    def source_of(self, article: str | None) -> Path | None:
+        """The file ``article`` was read from, when it is the one opened last (unedited)."""
+        if self.opened_file is not None and self.opened_text == article:
+            return self.opened_file
+        return None
+
     @Slot()
     def open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open an article", self.settings.last_folder, file_dialog_filter()
+            self.window, "Open an article", self.last_folder, file_dialog_filter()
         )
         if path:
             self.open_path(Path(path))
@@ -70,51 +107,54 @@ class ArticleFiles:
         path = Path(path)
         if not path.exists():  # a name typed on the command line, a stale recent file
             errors.show_error(
-                self,
+                self.window,
                 "Cannot open the file",
                 f"“{path.name}” was not found in {path.parent}. Check the name and the folder."
                 f"\n\nThe text already in the box was kept.",
             )
             return
-        self.statusBar().showMessage(f"Reading {path.name}…")
+        self._say(f"Reading {path.name}…")
         run_in_background(lambda: (path, read_document(path)), self._opened, self._open_failed)
 
     @Slot(object)
     def _opened(self, result: tuple[Path, str]) -> None:
         path, text = result
         self.page.input.setPlainText(text)  # the summary beside it is now out of date
-        self.opened_file, self.opened_text = path, text
-        self.settings.last_folder = str(path.parent)
-        self.statusBar().showMessage(f"Opened {path.name}.", 5000)
+        self.set_opened(path, text)
+        self.last_folder = str(path.parent)
+        self._say(f"Opened {path.name}.", 5000)
 
     @Slot(object, str)
     def _open_failed(self, error: Exception, details: str) -> None:
-        self.statusBar().clearMessage()
+        self._say("")
         if isinstance(error, DocumentError):
             errors.show_error(
-                self, "Cannot open the file", f"{error}\n\nThe text already in the box was kept."
+                self.window,
+                "Cannot open the file",
+                f"{error}\n\nThe text already in the box was kept.",
             )
         else:
             errors.show_error(
-                self, "Cannot open the file", f"Reading the file failed: {error}", details
+                self.window, "Cannot open the file", f"Reading the file failed: {error}", details
             )
+
+    # -- the summary beside it
 
     def _current_summary(self) -> str:
         """The summary shown, if it is about the article beside it; else "" and a word why."""
         if self.page.has_current_summary():
             return self.page.output.toPlainText()
         if self.page.output.toPlainText():
-            self.statusBar().showMessage(
+            self._say(
                 "The summary is out of date (see the note under it): summarize again first.", 5000
             )
         return ""
 
     def article_title(self) -> str:
         """The article's name: its file's, or its first words."""
-        from pegasus_desktop.history import first_words
-
-        if self.opened_file is not None and self.opened_text == self.page.summary_article:
-            return self.opened_file.stem
+        source = self.source_of(self.page.summary_article)
+        if source is not None:
+            return source.stem
         return first_words(self.page.summary_article or self.page.input.toPlainText(), 6)
 
     @Slot()
@@ -122,7 +162,7 @@ class ArticleFiles:
         text = self._current_summary()
         if text:
             QGuiApplication.clipboard().setText(text)
-            self.statusBar().showMessage("Summary copied.", 3000)
+            self._say("Summary copied.", 3000)
 
     @Slot()
     def save_summary(self) -> None:
@@ -133,9 +173,9 @@ class ArticleFiles:
         # A file name from the title: the ellipsis of "first words…" dropped, not made a "_".
         name = "".join(c if c.isalnum() or c in " -_.," else "_" for c in title.rstrip("…"))
         name = name.strip(" .")
-        start = str(Path(self.settings.last_folder or Path.home()) / f"{name or 'summary'}.summary.txt")
+        start = str(Path(self.last_folder or Path.home()) / f"{name or 'summary'}.summary.txt")
         path, chosen = QFileDialog.getSaveFileName(
-            self, "Save the summary", start, "Text (*.txt);;Markdown (*.md)"
+            self.window, "Save the summary", start, "Text (*.txt);;Markdown (*.md)"
         )
         if not path:
             return
@@ -153,9 +193,9 @@ class ArticleFiles:
         problem = save_text(path, text)
         if problem:
             errors.show_error(
-                self, "Not saved", f"The summary could not be saved to {path}: {problem}."
+                self.window, "Not saved", f"The summary could not be saved to {path}: {problem}."
             )
             return False
-        self.settings.last_folder = str(path.parent)
-        self.statusBar().showMessage(f"Saved {path.name}.", 5000)
+        self.last_folder = str(path.parent)
+        self._say(f"Saved {path.name}.", 5000)
         return True

@@ -263,6 +263,20 @@ class BatchView(QWidget):
 
     # -- running and exporting
 
+    @property
+    def running(self) -> bool:
+        """A batch is being summarized (``running_changed`` says when this changes)."""
+        return self.queue.running
+
+    def counts(self) -> dict[str, int]:
+        """The queue's files by status (``batch.QUEUED``, ``DONE``...)."""
+        return self.queue.counts()
+
+    @Slot()
+    def cancel(self) -> None:
+        """Stop the file being summarized; it and the files after it stay queued."""
+        self.queue.cancel()
+
     def set_ready(self, ready: bool) -> None:
         """The model is loaded and the Summary page is not summarizing."""
         self._ready = ready

@@ -4,7 +4,9 @@ History, menus, status line.
 It holds one ``EngineClient`` (the summarizer on its worker thread) for the whole session and
 reloads it only when the model, precision, threads or data folder change, and one
 ``HistoryStore`` (every finished summary, and the Batch queue). Summarizing is in
-``summarizing``, opening and saving in ``article_files``.
+``summarizing`` (mixed in: it works on the window's own state, the model and the summary under
+way); opening, copying and saving are done by an ``ArticleFiles`` the window owns (``files``). The
+Batch view is asked, never its queue, whether a batch is running.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from pegasus_desktop.worker import EngineClient, ModelInfo
 log = logging.getLogger(__name__)
 
 
-class MainWindow(ArticleFiles, Summarizing, QMainWindow):
+class MainWindow(Summarizing, QMainWindow):
     def __init__(self, settings: Settings) -> None:
         super().__init__()
         self.setWindowTitle(APP_TITLE)
@@ -56,13 +58,12 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
         self.request_options = None  # its (GenerationOptions, document mode)
         self.request_search = "best"  # and its search kind (options_panel.SEARCHES)
         self.search_seconds: dict[str, float] = {}  # the last time with each search kind
-        self.opened_file: Path | None = None  # the file last opened, and its text
-        self.opened_text: str | None = None
         self.model_of_summary: tuple[str, str] | None = None  # (model id, precision) of the summary shown
         self.history = self._open_history()
+        self._build_widgets()
+        self.files = ArticleFiles(self, self.page, settings.last_folder)  # open, copy, save
         self._build_actions()
         self._build_menus()
-        self._build_widgets()
         self._connect()
         self._restore()
         QTimer.singleShot(0, self.prepare_model)
@@ -70,11 +71,11 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
     # -- building
 
     def _build_actions(self) -> None:
-        act = make_action
-        self.open_action = act(self, "&Open…", self.open_file, ["Ctrl+O"], "Open an article file")
-        self.save_action = act(self, "&Save summary…", self.save_summary, ["Ctrl+S"])
+        act, files = make_action, self.files
+        self.open_action = act(self, "&Open…", files.open_file, ["Ctrl+O"], "Open an article file")
+        self.save_action = act(self, "&Save summary…", files.save_summary, ["Ctrl+S"])
         self.quit_action = act(self, "&Quit", self.close, ["Ctrl+Q"])
-        self.copy_action = act(self, "&Copy summary", self.copy_summary, ["Ctrl+Shift+C"])
+        self.copy_action = act(self, "&Copy summary", files.copy_summary, ["Ctrl+Shift+C"])
         self.settings_action = act(self, "Se&ttings…", self.open_settings, ["Ctrl+,"])
         self.summarize_action = act(
             self, "&Summarize", self.summarize, ["Ctrl+Return", "Ctrl+Enter"]
@@ -143,19 +144,20 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
         self.save_timer = QTimer(self, singleShot=True, interval=1500)
 
     def _connect(self) -> None:
-        page = self.page
-        page.open_button.clicked.connect(self.open_file)
-        page.copy_button.clicked.connect(self.copy_summary)
-        page.save_button.clicked.connect(self.save_summary)
+        page, files = self.page, self.files
+        page.open_button.clicked.connect(files.open_file)
+        page.copy_button.clicked.connect(files.copy_summary)
+        page.save_button.clicked.connect(files.save_summary)
         page.summarize_button.clicked.connect(self.summarize)
         page.cancel_button.clicked.connect(self.cancel)
-        page.input.file_dropped.connect(self.open_path)
+        page.input.file_dropped.connect(files.open_path)
         page.input.refused.connect(self._input_refused, Qt.ConnectionType.QueuedConnection)
         page.input.textChanged.connect(self.count_timer.start)
         page.input.textChanged.connect(self.save_timer.start)
         page.options.changed.connect(self.save_timer.start)
         page.options.mode.currentIndexChanged.connect(self.count_timer.start)
         self.tabs.currentChanged.connect(self.show_view)
+        files.message.connect(self.statusBar().showMessage)
         self.batch.running_changed.connect(self._batch_running)
         self.batch.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.batch.open_summary.connect(self.show_entry)
@@ -280,8 +282,8 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
             return
         self.page.show_stored(entry.article, entry.summary, entry_note(entry))
         self.model_of_summary = (entry.model_id, entry.precision)
-        self.opened_file = Path(entry.source) if entry.kind in ("file", "batch") else None
-        self.opened_text = entry.article
+        source = Path(entry.source) if entry.kind in ("file", "batch") else None
+        self.files.set_opened(source, entry.article)
         self.tabs.setCurrentIndex(0)
 
     @Slot(bool)
@@ -290,10 +292,26 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
         self.update_cancel()
 
     def _set_ready(self, ready: bool) -> None:
-        free = ready and not self.request and not self.batch.queue.running
+        free = ready and not self.request and not self.batch.running
         self.summarize_action.setEnabled(free)
         self.page.summarize_button.setEnabled(free)
         self.batch.set_ready(ready and not self.request)
+
+    # -- the article's file: ``files`` does the work; these are for app.py (a file named on the
+    # command line), scripts and tests
+
+    def open_path(self, path: Path) -> None:
+        self.files.open_path(path)
+
+    def copy_summary(self) -> None:
+        self.files.copy_summary()
+
+    def save_summary(self) -> None:
+        self.files.save_summary()
+
+    @property
+    def opened_file(self) -> Path | None:
+        return self.files.opened_file
 
     def delete_export(self, folder: Path) -> None:
         """Delete an export folder (unloading it first when it is the one in use)."""
@@ -346,6 +364,7 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
         s.geometry = bytes(self.saveGeometry().toBase64()).decode()
         s.window_state = bytes(self.page.splitter.saveState().toBase64()).decode()
         s.last_input = self.page.input.toPlainText()
+        s.last_folder = self.files.last_folder
         s.document_mode = self.page.options.document_mode()
         if self.model is not None:
             s.options = self.page.options.state()
@@ -357,16 +376,16 @@ class MainWindow(ArticleFiles, Summarizing, QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Ctrl+Q, the window's close button, Ctrl+C in the terminal: ask first when a summary
         or a batch would be interrupted."""
-        running = self.batch.queue.running
-        unstored = self.batch.queue.counts()[DONE] if self.history is None else 0
+        counts = self.batch.counts()
+        unstored = counts[DONE] if self.history is None else 0
         reasons = quitting.work_in_progress(
-            bool(self.request), self.batch.queue.counts() if running else None,
+            bool(self.request), counts if self.batch.running else None,
             unstored_summaries=unstored,
         )
         if reasons and not quitting.confirm_quit(self, reasons):
             event.ignore()
             return
-        self.batch.queue.cancel()  # the file under way goes back to the queue for next time
+        self.batch.cancel()  # the file under way goes back to the queue for next time
         self.save()
         self.first_run.cancel()
         self.engine.shutdown()

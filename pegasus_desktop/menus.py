@@ -1,13 +1,12 @@
-"""Menu plumbing: actions with their shortcuts (Qt lists them in the menus), the About box and
-opening a folder in the system's file manager."""
+"""Menu plumbing: actions with their shortcuts (Qt lists them in the menus) and the About box.
+(Opening a folder in the file manager is ``article_files.show_folder``.)"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenuBar, QMessageBox, QWidget
 
 from pegasus_desktop import __version__
@@ -34,11 +33,6 @@ def fill_menus(bar: QMenuBar, menus: Sequence[tuple[str, Sequence[QAction | None
                 menu.addSeparator()
             else:
                 menu.addAction(action)
-
-
-def open_folder(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
 
 def show_about(parent: QWidget, models_root: Path) -> None:

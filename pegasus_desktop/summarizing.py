@@ -1,7 +1,9 @@
 """Summarize and Cancel on the Summary page: the main window's side of one summary.
 
-``Summarizing`` is mixed into ``MainWindow`` and uses its ``page``, ``engine``, ``model``,
-``batch``, ``history`` and status line. The summary pane is always about the article beside it:
+``Summarizing`` is mixed into ``MainWindow``: the state it works on is the window's own (the model
+loaded, the summary under way, which model wrote the summary shown), which loading a model, the
+settings, History and quitting read and change too. What it uses of the window is declared on the
+class. The summary pane is always about the article beside it:
 a new summary clears the old one and its note, and an edit of the article (or a new model) marks
 the summary shown as out of date (``SummaryPage.mark_out_of_date``). Every finished summary is
 kept in History.
@@ -10,6 +12,7 @@ kept in History.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Slot
 
@@ -18,6 +21,18 @@ from engine.documents import MAX_TEXT_CHARS, too_long
 from pegasus_desktop import errors
 from pegasus_desktop.options_panel import SEARCHES
 from pegasus_desktop.summary_page import count_text, progress_note, status_text, summary_note
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QLabel
+
+    from engine import GenerationOptions
+    from engine.tokenizer import TextTokenizer
+    from pegasus_desktop.article_files import ArticleFiles
+    from pegasus_desktop.batch_view import BatchView
+    from pegasus_desktop.history import HistoryStore
+    from pegasus_desktop.summary_page import SummaryPage
+    from pegasus_desktop.worker import EngineClient, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +44,26 @@ def search_times(seconds: dict[str, float]) -> str:
 
 
 class Summarizing:
-    search_seconds: dict[str, float]  # the last summary's time with each search kind (MainWindow sets it)
+    # The window's, set in MainWindow.__init__ (widgets in _build_widgets, actions in _build_actions).
+    page: SummaryPage
+    engine: EngineClient
+    batch: BatchView  # asked whether a batch is running; Cancel stops it too
+    files: ArticleFiles  # which file the article came from, for History
+    history: HistoryStore | None
+    model: ModelInfo | None
+    tokenizer: TextTokenizer | None
+    request: int  # the summary being written, 0 for none
+    request_options: tuple[GenerationOptions, str] | None  # its options and document mode
+    request_search: str  # and its search kind
+    search_seconds: dict[str, float]  # the last summary's time with each search kind
+    model_of_summary: tuple[str, str] | None  # (model id, precision) of the summary shown
+    status: QLabel
+    summarize_action: QAction
+    cancel_action: QAction
 
     @Slot()
     def summarize(self) -> None:
-        if self.model is None or self.request or self.batch.queue.running:
+        if self.model is None or self.request or self.batch.running:
             return
         text = self.page.input.toPlainText()
         if not text.strip():
@@ -63,12 +93,12 @@ class Summarizing:
         """Esc and Summary → Cancel: stop the summary being written, or the batch."""
         if self.request:
             self.engine.cancel()
-        self.batch.queue.cancel()
+        self.batch.cancel()
 
     def update_cancel(self) -> None:
         # One job runs at a time; Esc, Summary → Cancel and the page's button all stop it,
         # a batch included (Summarize is off meanwhile, so Cancel is the button that makes sense).
-        running = bool(self.request) or self.batch.queue.running
+        running = bool(self.request) or self.batch.running
         self.cancel_action.setEnabled(running)
         self.page.cancel_button.setEnabled(running)
 
@@ -107,7 +137,7 @@ class Summarizing:
             return
         article = self.page.summary_article or ""
         options, mode = self.request_options
-        source = self.opened_file if self.opened_text == article else None
+        source = self.files.source_of(article)
         try:
             self.history.add_summary(
                 article, summary, self.model, options, mode, kind="file" if source else "text",

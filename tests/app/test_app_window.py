@@ -371,11 +371,11 @@ def test_copy_and_save(qtbot, loaded_window, tmp_path, shown_errors):
     window.page.output.setPlainText("A short summary.")
     window.copy_summary()
     assert QGuiApplication.clipboard().text() == "A short summary."
-    assert window.write_summary(tmp_path / "out.md", "A short summary.")
+    assert window.files.write_summary(tmp_path / "out.md", "A short summary.")
     assert (tmp_path / "out.md").read_text(encoding="utf-8") == "A short summary.\n"
-    assert window.write_summary(tmp_path / "plain", "Text")
+    assert window.files.write_summary(tmp_path / "plain", "Text")
     assert (tmp_path / "plain.txt").read_text(encoding="utf-8") == "Text\n"
-    assert not window.write_summary(tmp_path / "missing-folder" / "x.txt", "Text")
+    assert not window.files.write_summary(tmp_path / "missing-folder" / "x.txt", "Text")
     assert shown_errors and shown_errors[0][0] == "Not saved"
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
 
