@@ -56,7 +56,7 @@ def kernels(args) -> None:
     from benchmarks.four_bit import nbits
     from engine.export.quantize import quantize_model
 
-    layers = 8
+    layers = args.layers
     weight = (np.random.default_rng(0).standard_normal((1024, 4096)) * 0.02).astype(np.float32)
     forms = {"fp32": _linear_chain(weight, layers), "int8 (ours)": quantize_model(_linear_chain(weight, layers))}
     for bits in (8, 4):
@@ -116,13 +116,13 @@ def bandwidth(args) -> None:
             median = float(np.median(seconds[1:]))
             print(f"M={m}  {name}: {median * 1000:.1f} ms, {megabytes / 1000 / median:.1f} GB/s of int8 weights")
         del session
-    data = np.ones(100_000_000, np.float32)
+    data = np.ones(args.scan_mb * 250_000, np.float32)
     seconds = []
     for _ in range(5):
         start = time.perf_counter()
         np.dot(data, data)
         seconds.append(time.perf_counter() - start)
-    print(f"numpy reading 400 MB (np.dot): {0.4 / float(np.median(seconds)):.1f} GB/s")
+    print(f"numpy reading {args.scan_mb} MB (np.dot): {args.scan_mb / 1000 / float(np.median(seconds)):.1f} GB/s")
 
 
 def ct2_backends(args) -> None:
@@ -208,12 +208,12 @@ def export_memory(args) -> None:
     """Peak resident memory of each stage of an int8 export (Linux: reads /proc)."""
     from engine.export.pipeline import export
 
-    stage, peaks = ["start"], {}
+    stage, peaks, done = ["start"], {}, threading.Event()
 
     def sample() -> None:
-        while True:
+        while not done.is_set():
             peaks[stage[0]] = max(peaks.get(stage[0], 0.0), _rss_gb())
-            time.sleep(0.05)
+            done.wait(0.05)
 
     def on_progress(progress) -> None:
         gc.collect()
@@ -226,6 +226,7 @@ def export_memory(args) -> None:
         export(args.checkpoint, root, precision="int8", on_progress=on_progress)
         print(f"int8 export took {time.perf_counter() - start:.0f} s")
     time.sleep(0.2)
+    done.set()
     for name, gb in peaks.items():
         print(f"{name:30s} peak RSS {gb:.2f} GB")
 
@@ -292,9 +293,11 @@ def four_bit_decoder(args) -> None:
 
     fp32_dir, int8_dir = Path(args.fp32_dir), Path(args.int8_dir)
     four_bit = build(fp32_dir, args.block).SerializeToString()
-    ids = np.random.default_rng(0).integers(3, 96103, (1, 512))
+    config = json.loads((int8_dir / "config.json").read_text())
+    source = min(512, config["max_position_embeddings"])  # 512 for the real checkpoints
+    ids = np.random.default_rng(0).integers(3, config["vocab_size"], (1, source))
     mask = np.ones_like(ids)
-    print(f"{args.rows} row(s), 512 tokens in, 64 steps, {args.threads} threads (int8 encoder in both)")
+    print(f"{args.rows} row(s), {source} tokens in, 64 steps, {args.threads} threads (int8 encoder in both)")
     for label in ("int8 decoder", f"4-bit decoder (block {args.block})") * 2:  # alternated
         decoder = ort.InferenceSession(four_bit if "4-bit" in label else str(int8_dir / "decoder.onnx"),
                                        session_options(args.threads))
@@ -387,17 +390,19 @@ def int8_rows(args) -> None:
         print(f"{form:<14}{cells}  {'yes' if independent else 'no'}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.experiments", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     k = commands.add_parser("kernels")
     k.add_argument("--threads", type=int, default=1)
     k.add_argument("--rounds", type=int, default=9)
+    k.add_argument("--layers", type=int, default=8, help="layers chained per run")
     k.set_defaults(run=kernels)
     b = commands.add_parser("bandwidth")
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--layers", type=int, default=80)
     b.add_argument("--rounds", type=int, default=9)
+    b.add_argument("--scan-mb", type=int, default=400, help="the plain numpy read, for scale")
     b.set_defaults(run=bandwidth)
     # _ct2-once times one backend, in each child process that ct2-backends starts.
     for name, run in (("ct2-backends", ct2_backends), ("_ct2-once", _ct2_once)):
@@ -441,7 +446,7 @@ def main() -> None:
     i.add_argument("--threads", type=int, default=2)
     i.add_argument("--rounds", type=int, default=15)
     i.set_defaults(run=int8_rows)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.run(args)
 
 

@@ -2,7 +2,8 @@
 
 ``LocalHub`` serves folders as repositories the way the hub's API answers ``snapshot_download``
 (and its ``dry_run``): the revision, the file tree with sizes, and files by HEAD and GET (with
-``Range``). It records every file it sends, so a test can tell what a download fetched.
+``Range``). It records every file it sends, so a test can tell what a download fetched, and the path of
+every request, so a test can tell whether the hub was asked at all.
 
 A process reads ``HF_ENDPOINT`` when it imports huggingface_hub, so a child process gets the
 hub through its environment (``env()``); this process points huggingface_hub at it with
@@ -31,6 +32,7 @@ class LocalHub:
         self.commits = {repo_id: hashlib.sha1(repo_id.encode()).hexdigest() for repo_id in repos}
         self.api_delay = api_delay
         self.sent: list[tuple[str, str]] = []  # (repo_id, file name) of every GET of a file
+        self.requests: list[str] = []  # the path of every request, HEAD or GET
         hub = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -91,6 +93,7 @@ class LocalHub:
         handler.end_headers()
 
     def _answer(self, handler, body: bool) -> None:
+        self.requests.append(handler.path)
         path = handler.path.split("?")[0]
         api = re.fullmatch(r"/api/models/([^/]+/[^/]+)/(revision|tree)/.*", path)
         if api:

@@ -9,11 +9,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import tracemalloc
 from pathlib import Path
 
+import children
 import pytest
 
 from engine import EngineError, GenerationOptions, OfflineError, Summarizer
@@ -255,40 +255,12 @@ def test_nonexistent_model_id_offline(tmp_path):
         Summarizer.load("acme/no-such-pegasus", root=tmp_path)
 
 
-# The child binds its own port (0: the kernel picks a free one) and only then imports
-# huggingface_hub, which reads HF_ENDPOINT at import: no port is freed and reused in between.
-_HUB_404 = r"""
-import http.server, os, sys, threading
-
-class NotFound(http.server.BaseHTTPRequestHandler):
-    def _answer(self):
-        self.send_response(404)
-        self.send_header("X-Error-Code", "RepoNotFound")
-        self.send_header("X-Error-Message", "Repository not found")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    do_GET = do_HEAD = _answer
-    def log_message(self, *args):
-        sys.stderr.write("request " + self.path + "\n")
-
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-os.environ["HF_ENDPOINT"] = "http://127.0.0.1:%d" % server.server_address[1]
-from engine.errors import EngineError
-from engine.export.pipeline import export
-try:
-    export("acme/no-such-pegasus", sys.argv[1])
-except EngineError as e:
-    print(type(e).__name__ + ": " + str(e))
-"""
-
-
 def test_nonexistent_model_id_on_the_hub(tmp_path):
     """A hub (here a local stand-in at HF_ENDPOINT) that answers 'no such repository'."""
     env = {**os.environ, "HF_HUB_OFFLINE": "0"}
     env.pop("HF_ENDPOINT", None)
     result = subprocess.run(
-        [sys.executable, "-c", _HUB_404, str(tmp_path / "models")],
+        children.command("hub_404", tmp_path / "models"),
         env=env,
         cwd=REPO,
         check=False,

@@ -104,22 +104,13 @@ def test_too_much_text_on_stdin_is_refused(tmp_path, monkeypatch, capsys):
 
 def test_reading_files_for_the_cli_does_not_import_qt(tmp_path):
     import subprocess
-    import sys
 
     huge = _huge_text_file(tmp_path / "huge.txt", 50 * 1000 * 1000)
     (tmp_path / "ok.txt").write_text("The council met on Monday.")
-    code = (
-        "import sys\n"
-        "from engine.cli import EngineError, read_text\n"
-        f"assert read_text({str(tmp_path / 'ok.txt')!r}) == 'The council met on Monday.'\n"
-        "try:\n"
-        f"    read_text({str(huge)!r})\n"
-        "except EngineError as e:\n"
-        "    print(e)\n"
-        "print(sorted(m for m in sys.modules if m.startswith('PySide6')))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                            timeout=120)
+    import children
+
+    result = subprocess.run(children.command("cli_read_text", tmp_path / "ok.txt", huge), env=children.env(),
+                            check=False, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     refusal, qt_modules = result.stdout.splitlines()[-2:]
     assert "“huge.txt” holds 50.0 MB of text" in refusal and qt_modules == "[]"

@@ -11,7 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from builders import TINY_PEGASUS
@@ -197,25 +196,11 @@ def test_pegasus_summarize_works_with_no_display_and_no_qt(tmp_path, tiny_checkp
     """With PySide6 made unimportable and no display, the CLI still summarizes."""
     article = tmp_path / "article.txt"
     article.write_text("The council met on Monday to discuss the new bridge. " * 5, encoding="utf-8")
-    code = textwrap.dedent(
-        f"""
-        import sys
+    import children
 
-        class NoQt:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("PySide6", "shiboken6"):
-                    raise ImportError("Qt is not installed here")
-
-        sys.meta_path.insert(0, NoQt())
-        from engine.cli import main
-        code = main(["summarize", {str(article)!r}, "--model", {str(tiny_checkpoint)!r},
-                     "--models-dir", {str(tiny_exports)!r}, "--max-length", "8"])
-        print("qt modules:", sorted(m for m in sys.modules if m.startswith("PySide6")))
-        sys.exit(code)
-        """
-    )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=_bare_env(tmp_path), capture_output=True,
+        children.command("cli_without_qt", article, tiny_checkpoint, tiny_exports), cwd=REPO,
+        env=children.env(_bare_env(tmp_path)), capture_output=True,
         text=True, timeout=300, check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,17 +12,14 @@ import pytest
 from builders import TINY_PEGASUS
 
 from engine import GenerationOptions, Summarizer
-from engine.export.pipeline import export
 
 HELD_OUT = [json.loads(line) for line in (TINY_PEGASUS / "heldout.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
-def summarizers(tmp_path_factory):
-    root = tmp_path_factory.mktemp("fixture-models")
-    for precision in ("fp32", "int8"):
-        export(str(TINY_PEGASUS), root, precision=precision)
-    return {p: Summarizer.load(str(TINY_PEGASUS), precision=p, root=root) for p in ("fp32", "int8")}
+def summarizers(trained_exports):
+    """The session's exports of the fixture (tests/conftest.py), made by the export pipeline."""
+    return {p: Summarizer.load(str(TINY_PEGASUS), precision=p, root=trained_exports) for p in ("fp32", "int8")}
 
 
 @pytest.fixture(scope="module")

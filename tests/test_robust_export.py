@@ -24,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+import children
 import numpy as np
 import pytest
 
@@ -590,60 +591,15 @@ def test_disk_full_errors_are_recognised_through_wrappers():
 # -- damage that a consistent manifest does not catch: onnxruntime or the tokenizer must refuse it
 
 
-_DAMAGE_SCRIPT = r"""
-import json, shutil, sys
-from pathlib import Path
-from engine.errors import EngineError
-from engine.model_dir import write_manifest, read_manifest
-from engine.summarizer import Summarizer
-
-source, work = Path(sys.argv[1]), Path(sys.argv[2])
-
-def truncate(folder, name, keep=0.5):
-    data = (folder / name).read_bytes()
-    (folder / name).write_bytes(data[: int(len(data) * keep)])
-
-def garbage(folder, name):
-    (folder / name).write_bytes(bytes(range(256)) * 40)
-
-cases = {
-    "encoder truncated": lambda f: truncate(f, "encoder.onnx"),
-    "decoder garbage": lambda f: garbage(f, "decoder.onnx"),
-    "weights truncated": lambda f: truncate(f, "weights.bin", 0.3),
-    "weights empty": lambda f: truncate(f, "weights.bin", 0.0),
-    "tokenizer garbage": lambda f: garbage(f, "tokenizer.json"),
-    "tokenizer truncated": lambda f: truncate(f, "tokenizer.json"),
-    "config not pegasus": lambda f: (f / "config.json").write_text('{"model_type": "bert"}'),
-    "config garbage": lambda f: garbage(f, "config.json"),
-}
-for name, damage in cases.items():
-    folder = work / name.replace(" ", "-")
-    shutil.copytree(source, folder)
-    (folder / ".verified.json").unlink(missing_ok=True)
-    info = {k: v for k, v in read_manifest(folder).items() if k not in ("files", "format")}
-    damage(folder)
-    write_manifest(folder, info)  # the damage is now "consistent": only loading can catch it
-    try:
-        Summarizer.load(folder).summarize("w5 w6 w7")
-    except EngineError as e:
-        print(json.dumps([name, "EngineError", str(e)]), flush=True)
-    except Exception as e:
-        print(json.dumps([name, type(e).__name__, str(e)]), flush=True)
-    else:
-        print(json.dumps([name, "loaded", ""]), flush=True)
-"""
-
-
 def test_damage_behind_a_consistent_manifest_is_an_engine_error_never_a_crash(
     tiny_exports, tiny_checkpoint, tmp_path
 ):
     import json
     import subprocess
-    import sys
 
     source = export_dir(str(tiny_checkpoint), "int8", tiny_exports)
     result = subprocess.run(
-        [sys.executable, "-c", _DAMAGE_SCRIPT, str(source), str(tmp_path)],
+        children.command("damaged_exports", source, tmp_path),
         check=False,
         capture_output=True,
         text=True,

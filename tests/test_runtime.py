@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -18,19 +16,10 @@ def model(tiny_exports, tiny_checkpoint):
 
 
 def test_loading_and_generating_never_import_torch_or_transformers(tiny_exports, tiny_checkpoint):
-    code = textwrap.dedent(
-        f"""
-        import sys
-        import engine
-        model = engine.get_onnx_model({str(tiny_checkpoint)!r}, {str(tiny_exports)!r})
-        model.generate([[5, 6, 7, 1]], num_beams=2, max_length=10)
-        summarizer = engine.Summarizer.load({str(tiny_checkpoint)!r}, root={str(tiny_exports)!r})
-        print(summarizer.summarize("w5 w6 w7").token_ids)
-        heavy = sorted(m for m in ("torch", "transformers", "onnx") if m in sys.modules)
-        assert not heavy, heavy
-        """
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    import children
+
+    result = subprocess.run(children.command("generate_without_torch", tiny_checkpoint, tiny_exports),
+                            env=children.env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
 

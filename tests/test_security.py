@@ -11,9 +11,9 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+import children
 import numpy as np
 import pytest
 from builders import HOSTILE_KINDS, hostile_weights, with_torch_weights
@@ -58,8 +58,10 @@ def test_export_never_passes_trust_remote_code(tiny_checkpoint, tmp_path, monkey
         cls = getattr(transformers, name)
         monkeypatch.setattr(cls, "from_pretrained", spy(name, cls.from_pretrained))
     export(str(tiny_checkpoint), tmp_path, precision="fp32")
+    # An export from a folder may load nothing through transformers at all (the torch-free
+    # export); whatever it does load says trust_remote_code=False, or nothing.
     seen = dict(calls)
-    assert seen["PegasusForConditionalGeneration"] is False and seen["AutoTokenizer"] is False
+    assert seen.get("PegasusForConditionalGeneration", False) is False and seen.get("AutoTokenizer", False) is False
     assert all(value in (False, "not given") for _, value in calls), calls
     for folder in ("engine", "pegasus_desktop"):
         for path in (REPO / folder).rglob("*.py"):
@@ -95,21 +97,20 @@ def test_checkpoint_asking_for_its_own_code_is_refused_and_the_code_never_runs(
 
 @pytest.mark.parametrize("layout", ["zip", "legacy", "sharded"])
 def test_pytorch_model_bin_exports_by_default_and_summarizes_as_the_safetensors_one(
-    tiny_checkpoint, tmp_path, layout
+    tiny_checkpoint, tiny_exports, tmp_path, layout
 ):
     folder = with_torch_weights(tiny_checkpoint, tmp_path / "bin", layout)
     assert not list(folder.glob("*.safetensors"))
     generate_onnx_representation(str(folder), tmp_path / "models")  # no option, no question
-    export(str(tiny_checkpoint), tmp_path / "safe", precision="fp32")
     ids = np.array([[5, 6, 7, 8, 1]])
     a = get_onnx_model(str(folder), tmp_path / "models", quantized=False).generate(ids, max_length=8)
-    b = get_onnx_model(str(tiny_checkpoint), tmp_path / "safe", quantized=False).generate(ids, max_length=8)
+    b = get_onnx_model(str(tiny_checkpoint), tiny_exports, quantized=False).generate(ids, max_length=8)
     assert (a == b).all()
 
 
 def test_every_read_of_pytorch_model_bin_is_restricted_to_tensors(tiny_checkpoint, tmp_path, monkeypatch):
-    """Whoever reads the weights (we, or transformers), it is torch.load(weights_only=True), and
-    nothing unpickles with the standard library's unrestricted pickle."""
+    """Whoever reads the weights (our restricted reader, or torch), any torch.load is
+    weights_only=True, and nothing unpickles with the standard library's unrestricted pickle."""
     import pickle
 
     import torch
@@ -127,7 +128,7 @@ def test_every_read_of_pytorch_model_bin_is_restricted_to_tensors(tiny_checkpoin
         monkeypatch.setattr(pickle, name, _recorded(getattr(pickle, name), name, unrestricted))
     model = export_and_get_onnx_model(str(folder), tmp_path / "models")
     assert model.generate(np.array([[5, 6, 7, 1]]), max_length=6).shape[0] == 1
-    assert loads == [True], loads
+    assert all(weights_only is True for weights_only in loads), loads  # none when we read it ourselves
     assert unrestricted == []
 
 
@@ -244,97 +245,50 @@ def test_cli_allow_pickle_is_gone_and_says_so(tiny_checkpoint, tmp_path, capsys)
 # -- the network
 
 
-_AUDIT = r"""
-import sys
-events = []
-def hook(event, args):
-    if event.startswith("socket.") or event in ("urllib.Request", "http.client.connect"):
-        events.append((event, repr(args)[:200]))
-sys.addaudithook(hook)
-"""
-
-_SUMMARIZE = (
-    _AUDIT
-    + r"""
-from engine import Summarizer, GenerationOptions
-from engine.cli import main
-summarizer = Summarizer.load(sys.argv[1], root=sys.argv[2])
-for beams in (1, 2):
-    summary = summarizer.summarize(open(sys.argv[3]).read(), GenerationOptions(num_beams=beams))
-    assert summary.text
-code = main(["summarize", sys.argv[3], "--model", sys.argv[1], "--models-dir", sys.argv[2]])
-assert code == 0
-print("EVENTS", events, file=sys.stderr)
-sys.exit(3 if events else 0)
-"""
-)
-
-_EXPORT = (
-    _AUDIT
-    + r"""
-from engine.errors import EngineError
-from engine.export.pipeline import export
-try:
-    export(sys.argv[1], sys.argv[2])
-except EngineError as e:
-    print("ERROR", type(e).__name__, e, file=sys.stderr)
-print("EVENTS", events, file=sys.stderr)
-sys.exit(3 if events else 0)
-"""
-)
-
-
 def _online_env(**extra) -> dict:
     """As a user with a network: no HF_HUB_OFFLINE, and a hub endpoint that nothing listens on."""
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     return {**env, "HF_ENDPOINT": "http://127.0.0.1:9", **extra}
 
 
-def _python(code: str, *args, env: dict) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter from the repo root, as a user would start the engine."""
+def _python(child: str, *args, env: dict) -> subprocess.CompletedProcess:
+    """Run tests/children/``child``.py in a fresh interpreter from the repo root, as a user would
+    start the engine."""
     return subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)], env=env, cwd=REPO, check=False, capture_output=True,
-        text=True, timeout=300,
+        children.command(child, *args), env=env, cwd=REPO, check=False, capture_output=True, text=True,
+        timeout=300,
     )
 
 
 def test_summarizing_opens_no_socket(tiny_exports, tiny_checkpoint, tmp_path):
     article = tmp_path / "article.txt"
     article.write_text(" ".join(f"w{3 + i % 90}" for i in range(40)))
-    result = _python(_SUMMARIZE, str(tiny_checkpoint), str(tiny_exports), str(article), env=_online_env())
+    result = _python("summarize_audited", str(tiny_checkpoint), str(tiny_exports), str(article), env=_online_env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert "EVENTS []" in result.stderr
 
 
 def test_exporting_a_local_checkpoint_opens_no_socket_even_online(tiny_checkpoint, tmp_path):
-    result = _python(_EXPORT, str(tiny_checkpoint), str(tmp_path / "models"), env=_online_env())
+    result = _python("export_audited", str(tiny_checkpoint), str(tmp_path / "models"), env=_online_env())
     assert result.returncode == 0 and "ERROR" not in result.stderr, result.stderr[-3000:]
     assert "EVENTS []" in result.stderr
 
 
 def test_offline_mode_makes_no_connection_for_a_model_not_in_the_cache(tmp_path):
-    result = _python(_EXPORT, "acme/not-cached", str(tmp_path / "models"), env=_online_env(HF_HUB_OFFLINE="1"))
+    result = _python("export_audited", "acme/not-cached", str(tmp_path / "models"), env=_online_env(HF_HUB_OFFLINE="1"))
     assert "ERROR OfflineError" in result.stderr, result.stderr[-3000:]
     assert result.returncode == 0 and "EVENTS []" in result.stderr
 
 
 def test_downloads_go_to_hf_endpoint_only(tmp_path):
     """Online, a hub id is fetched from HF_ENDPOINT (here a closed local port), nowhere else."""
-    result = _python(_EXPORT, "acme/not-cached", str(tmp_path / "models"), env=_online_env())
+    result = _python("export_audited", "acme/not-cached", str(tmp_path / "models"), env=_online_env())
     assert "ERROR OfflineError" in result.stderr, result.stderr[-3000:]
     connects = next(line for line in result.stderr.splitlines() if line.startswith("EVENTS"))
     addresses = re.findall(
         r"'socket\.connect', \"\(<socket\.socket [^>]*>, (\('[^']*', \d+\))\)", connects
     )
     assert addresses and set(addresses) == {"('127.0.0.1', 9)"}, connects
-
-
-_TELEMETRY = r"""
-import os, sys
-from engine import Summarizer
-summary = Summarizer.load(sys.argv[1], root=sys.argv[2]).summarize("w5 w6 w7 w8")
-print(os.environ["ORT_DISABLE_TELEMETRY"], summary.text)
-"""
 
 
 def test_onnxruntime_telemetry_is_off_and_keeps_no_device_id(
@@ -346,7 +300,7 @@ def test_onnxruntime_telemetry_is_off_and_keeps_no_device_id(
         for k, v in _online_env(HOME=str(home), XDG_CACHE_HOME=str(home / ".cache")).items()
         if k != "ORT_DISABLE_TELEMETRY"
     }
-    result = _python(_TELEMETRY, str(tiny_checkpoint), str(tiny_exports), env=env)
+    result = _python("summarize_telemetry", str(tiny_checkpoint), str(tiny_exports), env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.startswith("1 ")
     # onnxruntime's telemetry keeps ~/.cache/Microsoft/DeveloperTools/.onnxruntime/deviceid
@@ -354,14 +308,6 @@ def test_onnxruntime_telemetry_is_off_and_keeps_no_device_id(
 
 
 # -- where files go
-
-
-_EXPORT_TO_DEFAULT_ROOT = r"""
-import os, sys
-os.umask(0o022)
-from engine.export.pipeline import export
-print(export(sys.argv[1]).folder)
-"""
 
 
 def test_export_writes_only_under_the_user_data_dir_with_default_permissions(
@@ -376,8 +322,8 @@ def test_export_writes_only_under_the_user_data_dir_with_default_permissions(
     shutil.copytree(tiny_checkpoint, checkpoint)
     before = {p for p in tmp_path.rglob("*")}
     result = subprocess.run(
-        [sys.executable, "-c", _EXPORT_TO_DEFAULT_ROOT, str(checkpoint)],
-        env={**env, "PYTHONPATH": str(REPO)},
+        children.command("export_to_default_root", checkpoint),
+        env=children.env(env),
         cwd=cwd,
         check=False,
         capture_output=True,
@@ -413,14 +359,141 @@ HOSTILE_IDS = [
     "a//b",
     "...",
 ]
+# Plain ids a hostile one could be made to look like, once its odd characters are replaced.
+PLAIN_IDS = ["x", "b", "y", "a/b", "etc/passwd", "evil", "_/x", "_/evil", "a_b", "windows", "con"]
+# Two ids whose folder is the one of a plain id: the empty parts of "/etc/passwd" and "a//b" are
+# dropped and neither gets the hash other odd ids get (model_slug compares the parts, not the id).
+_SHARES_A_FOLDER = {"/etc/passwd": "etc/passwd", "a//b": "a/b"}
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch) -> Path:
+    """An empty working folder, so that ids like ``..`` and ``./x`` name folders of the test's own."""
+    cwd = tmp_path / "cwd" / "deeper"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    return cwd
 
 
 @pytest.mark.parametrize("model_id", HOSTILE_IDS)
-def test_hostile_model_ids_cannot_escape_the_models_root(model_id, tmp_path):
-    root = (tmp_path / "models").resolve()
+def test_a_hostile_model_id_gets_one_plain_folder_inside_the_models_root(model_id, tmp_path, elsewhere):
+    root = tmp_path / "models"
     for precision in ("int8", "fp32"):
-        folder = export_dir(model_id, precision, root).resolve()
-        assert folder.is_relative_to(root) and folder.parent.parent == root, (model_id, folder)
-    with pytest.raises((EngineError, ValueError)):
-        export(model_id, root)
-    assert not any(p for p in tmp_path.iterdir() if p.name != "models")
+        folder = export_dir(model_id, precision, root)
+        assert folder.parent.parent == root and folder.name == precision, (model_id, folder)
+        assert re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", folder.parent.name), (model_id, folder)
+        assert folder.resolve().parent.parent == root.resolve(), (model_id, folder)
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        pytest.param(
+            model_id,
+            marks=pytest.mark.xfail(
+                strict=True, reason=f"shares the folder of {_SHARES_A_FOLDER[model_id]!r} (a product bug)"
+            ),
+        )
+        if model_id in _SHARES_A_FOLDER
+        else model_id
+        for model_id in HOSTILE_IDS
+    ],
+)
+def test_a_hostile_model_id_shares_its_folder_with_no_other_id(model_id, tmp_path, elsewhere):
+    others = [other for other in HOSTILE_IDS + PLAIN_IDS if other != model_id]
+    folder = export_dir(model_id, "int8", tmp_path / "models")
+    assert [other for other in others if export_dir(other, "int8", tmp_path / "models") == folder] == []
+
+
+# Ids huggingface_hub refuses itself, with its HFValidationError (a ValueError): export() lets it
+# through instead of saying, in an EngineError, that this is not a model id (a product bug).
+_REFUSED_UNEXPLAINED = {"a/../../b", "a/b/c/../../..", "a\x00b", "\u202e/evil", " ", "a//b"}
+
+
+@pytest.mark.parametrize(
+    "model_id",
+    [
+        pytest.param(
+            model_id,
+            marks=pytest.mark.xfail(
+                strict=True, raises=ValueError, reason="huggingface_hub's HFValidationError, unexplained"
+            ),
+        )
+        if model_id in _REFUSED_UNEXPLAINED
+        else model_id
+        for model_id in HOSTILE_IDS
+    ],
+)
+def test_a_hostile_model_id_is_refused_with_an_engine_error(model_id, tmp_path, elsewhere):
+    """Offline (the suite's HF_HUB_OFFLINE): an EngineError, whose message names the id, and no
+    folder made."""
+    with pytest.raises(EngineError) as info:
+        export(model_id, tmp_path / "models")
+    assert model_id.strip() in str(info.value) or model_id in str(info.value)
+    assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize("model_id", HOSTILE_IDS)
+def test_an_export_under_a_hostile_id_writes_only_in_that_ids_folder(
+    model_id, tiny_checkpoint, tmp_path, elsewhere, monkeypatch
+):
+    """Were a hub to hand out a checkpoint for the id (huggingface_hub refuses such ids today,
+    see the next test), the export would still be written in its own folder and nowhere else.
+    The checkpoint's loading, graphs and check run are stubbed: what is tested is where the
+    pipeline's lock, staging folders and published folder go."""
+    from engine.export import checkpoint, pipeline
+
+    monkeypatch.setattr(checkpoint, "resolve", lambda *a, **k: checkpoint.Checkpoint(model_id, tiny_checkpoint, None))
+    monkeypatch.setattr(pipeline, "_load", lambda *a: object())
+    monkeypatch.setattr(pipeline, "_write_fp32", lambda c, m, out, p: (out / "weights.bin").write_bytes(b"w"))
+    monkeypatch.setattr(pipeline, "smoke_test", lambda folder: None)
+    root = tmp_path / "models"
+    before = set(tmp_path.rglob("*"))
+    paths = export(model_id, root, precision="fp32")
+    assert paths.folder == export_dir(model_id, "fp32", root)
+    assert (paths.folder / "weights.bin").read_bytes() == b"w" and (paths.folder / "manifest.json").is_file()
+    created = set(tmp_path.rglob("*")) - before
+    model_folder = paths.folder.parent
+    allowed = {root, model_folder, root / ".locks"}
+    outside = [p for p in created if p not in allowed and not {model_folder, root / ".locks"} & set(p.parents)]
+    assert outside == [], outside
+    assert [p.name for p in root.iterdir()] != [] and {p.name for p in root.iterdir()} <= {model_folder.name, ".locks"}
+
+
+def test_a_hostile_model_id_is_refused_before_the_hub_is_asked_for_it(
+    tiny_checkpoint, tmp_path, elsewhere, monkeypatch
+):
+    """Online, with a hub that answers: no hostile id reaches it as a repository (a local path is
+    refused as no checkpoint, anything else is not a valid hub id), and nothing is written
+    anywhere. "con" is a valid hub id (hostile only as a folder name on Windows): it is asked for
+    as it is."""
+    from hub_server import LocalHub
+
+    hub = LocalHub({"acme/tiny": tiny_checkpoint})
+    try:
+        hub.point_huggingface_hub_at(monkeypatch, tmp_path / "hf-cache")
+        root = tmp_path / "models"
+        before = set(tmp_path.rglob("*"))
+        for model_id in HOSTILE_IDS:
+            with pytest.raises((EngineError, ValueError)):
+                export(model_id, root)
+            asked = _repos_asked_for(hub)
+            assert asked == ({model_id} if model_id == "con" else set()), (model_id, hub.requests)
+            hub.requests.clear()
+        assert set(tmp_path.rglob("*")) - before == set()
+        with pytest.raises(EngineError, match="no model called 'acme/missing'"):  # the control
+            export("acme/missing", root)
+        assert _repos_asked_for(hub) == {"acme/missing"}, hub.requests
+    finally:
+        hub.close()
+
+
+def _repos_asked_for(hub) -> set[str]:
+    """The repositories named by the hub's requests: its API's and its file downloads'."""
+    asked = set()
+    for path in hub.requests:
+        if match := re.match(r"/api/models/([^/]+(?:/[^/]+)?)/(?:revision|tree)/", path):
+            asked.add(match.group(1))
+        elif match := re.match(r"/(.+)/resolve/", path):
+            asked.add(match.group(1))
+    return asked

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import children
 from builders import TINY_PEGASUS
 
 from pegasus_desktop.self_test import DATA_DIR_PREFIX, EXPECTED_SUMMARY
@@ -35,10 +36,11 @@ def _data_folders(temp: Path) -> list[Path]:
 
 
 def _self_test(
-    tmp_path: Path, *args: str, code: str | None = None, **popen
+    tmp_path: Path, *args: str, child: str | None = None, **popen
 ) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-c", code] if code else [sys.executable, "-m", "pegasus_desktop"]
-    popen.setdefault("env", _env(tmp_path))
+    """``--self-test`` of the app, or of tests/children/``child``.py, which runs the app its way."""
+    command = children.command(child) if child else [sys.executable, "-m", "pegasus_desktop"]
+    popen.setdefault("env", children.env(_env(tmp_path)) if child else _env(tmp_path))
     popen.setdefault("capture_output", True)
     return subprocess.run(
         [*command, "--self-test", *args], cwd=tmp_path, text=True, timeout=300, check=False, **popen
@@ -90,11 +92,7 @@ def test_self_test_of_another_checkpoint_in_a_non_ascii_folder_needs_a_summary(t
 
 
 def test_a_wrong_summary_fails_and_says_what_it_got(tmp_path):
-    code = (
-        "import sys; import pegasus_desktop.self_test as t; t.EXPECTED_SUMMARY = 'Anna sold 3 cars.'\n"
-        "from pegasus_desktop.__main__ import main; sys.exit(main())"
-    )
-    result = _self_test(tmp_path, code=code)
+    result = _self_test(tmp_path, child="self_test_expecting_another_summary")
     assert result.returncode == 1
     assert (
         f"FAIL  check: the summary is {EXPECTED_SUMMARY!r}, expected 'Anna sold 3 cars.'"

@@ -11,7 +11,6 @@ import json
 import sqlite3
 import stat
 import subprocess
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -83,18 +82,9 @@ def test_the_database_is_wal_versioned_and_writes_in_one_transaction(user_dirs):
 
 def test_a_summary_written_survives_a_crash_of_the_process(user_dirs, tmp_path):
     """A child process stores a summary and dies without closing anything (os._exit)."""
-    code = (
-        "import os\n"
-        "from pegasus_desktop.history import HistoryStore\n"
-        "HistoryStore().add(kind='text', source='s', article='a', summary='Kept after a crash.',"
-        " model_id='m', precision='int8', options={}, mode='whole', seconds=1.0, input_tokens=1,"
-        " summary_tokens=1, new_tokens=1, parts=1, truncated=False)\n"
-        "os._exit(9)\n"
-    )
-    import os
+    import children
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    result = subprocess.run([sys.executable, "-c", code], env=env, timeout=60)
+    result = subprocess.run(children.command("history_crash"), env=children.env(), timeout=60)
     assert result.returncode == 9
     store = HistoryStore()
     assert [e.summary for e in store.search()] == ["Kept after a crash."]

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import children
+
 HERE = Path(__file__).parent
 
 
@@ -43,32 +45,11 @@ def test_gui_process_never_imports_torch_through_a_whole_session(tmp_path, app_c
 
 def test_windowed_start_without_stdio_logs_to_the_user_log_dir(tmp_path):
     """pythonw / PyInstaller --windowed: sys.stdout and sys.stderr are None."""
-    code = (
-        "import sys; sys.stdout = None; sys.stderr = None\n"
-        "import logging, tqdm\n"
-        "from PySide6.QtCore import QTimer\n"
-        "from PySide6.QtWidgets import QApplication\n"
-        "def later():\n"
-        "    tqdm.tqdm(range(3)).update(); print('printed'); logging.getLogger('x').warning('windowed ok')\n"
-        "    QApplication.instance().closeAllWindows()\n"
-        "import pegasus_desktop.main_window as mw\n"
-        "show = mw.MainWindow.show\n"
-        "mw.MainWindow.show = lambda self: (show(self), QTimer.singleShot(1000, later))\n"
-        "from pegasus_desktop.__main__ import main\n"
-        "raise SystemExit(main())\n"
-    )
     env = _env(tmp_path)
     (tmp_path / "article.md").write_text("# Title\n\nThe *opened* article.", encoding="utf-8")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            "--model",
-            "google/pegasus-xsum",
-            str(tmp_path / "article.md"),
-        ],
-        env=env,
+        children.command("windowed_app", "--model", "google/pegasus-xsum", tmp_path / "article.md"),
+        env=children.env(env),
         capture_output=True,
         text=True,
         timeout=60,
