@@ -1,7 +1,7 @@
 """The child process of the benchmark: one engine, one export, one conversion or one checkpoint build.
 
     python -m benchmarks.worker serve   --engine NAME --files ... --threads N --vocab V --input-tokens L --seed S
-    python -m benchmarks.worker export  --precision int8|fp32 --files ...
+    python -m benchmarks.worker export  --precision int8|fp32 [--from-model] --files ...
     python -m benchmarks.worker convert --files ...
     python -m benchmarks.worker build   --shape NAME --seed S --files ...
 
@@ -81,12 +81,19 @@ def export(args, reply) -> None:
     start = time.perf_counter()
     from engine.export.pipeline import export as export_model
 
-    paths = export_model(args.checkpoint, Path(args.onnx_root), precision=args.precision)
+    source = args.checkpoint
+    if args.from_model:  # the fast-Pegasus way: the model loaded in torch first (the export before issue 16)
+        import torch
+        from transformers import PegasusForConditionalGeneration
+
+        source = PegasusForConditionalGeneration.from_pretrained(args.checkpoint, dtype=torch.float32)
+    paths = export_model(source, Path(args.onnx_root), precision=args.precision)
     reply(
         {
             "seconds": time.perf_counter() - start,
             "peak_rss": lifetime_peak_rss(),
             "folder": str(paths.folder),
+            "imported_torch": "torch" in sys.modules,
         }
     )
 
@@ -122,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ct2")
     parser.add_argument("--engine")
     parser.add_argument("--precision", choices=["int8", "fp32"])
+    parser.add_argument("--from-model", action="store_true",
+                        help="export: load the checkpoint in torch first and export the model object")
     parser.add_argument("--shape")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--vocab", type=int)

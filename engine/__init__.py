@@ -1,6 +1,8 @@
 """Pegasus summarization on the CPU with onnxruntime.
 
-Exporting needs torch and transformers (the ``export`` extra), imported only when you export.
+Exporting a hub id or a checkpoint folder needs the ``convert`` extra (onnx, safetensors,
+huggingface_hub), imported only when you export; torch and transformers are never needed, except
+to export a model object you loaded in torch yourself.
 Loading an export and generating needs onnxruntime, numpy and tokenizers alone.
 """
 
@@ -22,7 +24,12 @@ from engine.api import (
 from engine.errors import EngineError, GenerationCancelled, OfflineError
 from engine.export.pipeline import ExportOptions
 from engine.generation import GenerationConfig, GenerationOptions
-from engine.long_document import ChunkSummary, DocumentSummary, summarize_document
+from engine.long_document import (
+    ChunkSummary,
+    DocumentSummary,
+    summarize_document,
+    summarize_documents,
+)
 from engine.model import InputTruncatedWarning, OnnxPegasus
 from engine.progress import Progress
 from engine.runtime import ExportPaths, Sessions, get_onnx_runtime_sessions
@@ -50,4 +57,5 @@ __all__ = [
     "get_onnx_runtime_sessions",
     "quantize",
     "summarize_document",
+    "summarize_documents",
 ]

@@ -4,7 +4,9 @@
 
 ``custom_output_path`` / ``onnx_models_path`` / ``output_path`` name a models root that holds one
 folder per model and precision (``<root>/<model slug>/<int8|fp32>``); by default it is the user's
-data dir. Exporting needs the ``export`` extra (torch, transformers); loading does not.
+data dir. Exporting a hub id or a checkpoint folder needs the ``convert`` extra (onnx, safetensors,
+huggingface_hub; no torch); a model object loaded in torch needs torch, which its caller has.
+Loading does not need either.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from engine.graph_names import cross_names, past_names, present_names
 from engine.runtime import Sessions, get_onnx_runtime_sessions
 
 # config.json keys that transformers also reads as generation defaults.
-_CONFIG_GENERATION_KEYS = (
+CONFIG_GENERATION_KEYS = (
     "decoder_start_token_id", "eos_token_id", "pad_token_id", "bos_token_id", "forced_eos_token_id",
     "max_length", "min_length", "num_beams", "length_penalty", "no_repeat_ngram_size", "early_stopping",
 )
@@ -173,7 +173,7 @@ class OnnxPegasus:
             raise EngineError(f"{self.folder} does not hold an exported Pegasus model: re-export it.")
         self.layers = int(self.config["decoder_layers"])
         self.max_positions = int(self.config["max_position_embeddings"])
-        defaults = {k: self.config[k] for k in _CONFIG_GENERATION_KEYS if self.config.get(k) is not None}
+        defaults = {k: self.config[k] for k in CONFIG_GENERATION_KEYS if self.config.get(k) is not None}
         self.generation_defaults = defaults | _read_json(self.folder / "generation_config.json")
         self.encoder_embedding = TokenEmbedding(self.folder, "encoder")
         self.decoder_embedding = TokenEmbedding(self.folder, "decoder")

@@ -3,8 +3,9 @@
 The GUI process starts ``run_export`` with ``multiprocessing`` (spawn) and reads the messages of
 ``export_messages`` from the pipe: an ``ExportInfo``, ``Progress`` reports, then exactly one of
 ``ExportDone`` or ``ExportFailed`` (whose ``FailureKind`` ``export_messages.classify`` chooses
-from the exception). torch and transformers are imported only here, so their memory goes back to
-the system when the process ends, and killing the process (Cancel) is immediate. This module
+from the exception). The export's packages (onnx, safetensors, huggingface_hub; never torch or
+transformers) are imported only here, so their memory goes back to the system when the process
+ends, and killing the process (Cancel) is immediate. This module
 knows nothing about Qt.
 """
 

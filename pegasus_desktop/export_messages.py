@@ -40,8 +40,8 @@ __all__ = [
 ]
 
 MISSING_EXTRA_MESSAGE = (
-    "Preparing a model needs the export components (torch and transformers), which are "
-    "not installed. Install them with: pip install 'pegasus-desktop[export]'"
+    "Preparing a model needs the export components (onnx, safetensors and huggingface_hub), "
+    "which are not installed. Install them with: pip install 'pegasus-desktop[convert]'"
 )
 
 
@@ -51,7 +51,7 @@ class FailureKind(enum.Enum):
     DISK = "disk"  # too little room before the export, or the disk filled up during it
     REFUSED = "refused"  # the checkpoint would run code (auto_map, a pickle of more than tensors)
     CANCELLED = "cancelled"  # the engine was told to stop (GenerationCancelled)
-    MISSING_EXTRA = "missing-extra"  # torch or transformers (the export extra) is not installed
+    MISSING_EXTRA = "missing-extra"  # onnx, safetensors or huggingface_hub (the convert extra) is missing
     ENGINE = "engine"  # any other EngineError: the message says what to do
     CRASH = "crash"  # a bug, or the child died: the details carry the traceback
 
@@ -125,7 +125,7 @@ def classify(error: BaseException) -> FailureKind:
     """The kind of failure an exception raised in the export child is, from its type."""
     if isinstance(error, DiskFullError):
         return FailureKind.DISK
-    if isinstance(error, ImportError):  # torch, transformers and co. are imported by the export
+    if isinstance(error, ImportError):  # onnx, safetensors and co. are imported by the export
         return FailureKind.MISSING_EXTRA
     if not isinstance(error, EngineError):
         return FailureKind.CRASH

@@ -5,7 +5,8 @@
    child is the same executable, started through ``multiprocessing.freeze_support``);
 2. load the int8 export in this process with onnxruntime;
 3. summarize a known article, and check the summary;
-4. check that torch never entered this process.
+4. check that neither torch nor transformers entered this process (the export reads checkpoints
+   without them, and a bundle ships neither).
 
 It first checks that the bundled resources (the icon, the article) are where ``resources.py``
 looks for them.
@@ -191,7 +192,7 @@ def run_self_test(model: str | None = None, *, out: TextIO | None = None) -> int
         leaked = sorted(m for m in ("torch", "transformers") if m in sys.modules)
         if leaked:
             raise SelfTestFailure(step, f"{', '.join(leaked)} was imported into the app's process")
-        say("ok    torch and transformers stayed in the export process")
+        say("ok    neither torch nor transformers was imported into the app")
     except SelfTestFailure as e:
         say(f"FAIL  {e.step}: {e}")
         if e.details:

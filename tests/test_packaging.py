@@ -1,6 +1,7 @@
 """The desktop bundle: ``python packaging/build.py`` into a temp folder, then the frozen app.
 
-Builds once per module (several minutes), then checks what the bundle holds and leaves out, and
+Builds once per module (several minutes), then checks what the bundle holds and leaves out (torch,
+transformers and sentencepiece above all: the export reads checkpoints without them), and
 runs it as a person's machine would: ``--self-test`` without a display (a non-ASCII temp folder,
 the C locale, and again without stdio as a windowed build starts), a self-test that must fail,
 the GUI without a display (a plain message, no abort), and the GUI under Xvfb, which must stay up,
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from builders import TINY_PEGASUS
+from builders import TINY_PEGASUS, with_torch_weights
 
 from pegasus_desktop.resources import APP_TITLE
 from pegasus_desktop.self_test import DATA_DIR_PREFIX, EXPECTED_SUMMARY
@@ -151,7 +152,7 @@ def test_the_build_is_one_folder_with_a_small_launcher(build):
     assert build.exe.is_file() and os.access(build.exe, os.X_OK)
     assert build.internal.is_dir()
     # The executable carries the Python modules (PYZ); the libraries sit beside it, not inside.
-    assert (build.internal / "torch" / "lib" / "libtorch_cpu.so").is_file()
+    assert list(build.internal.glob("onnxruntime/capi/onnxruntime_pybind11_state*.so"))
     assert build.exe.stat().st_size < build.size() / 8
     assert f"bundle: {build.bundle}" in build.output
     assert re.search(r"^build time: \d+\.\d min", build.output, re.MULTILINE)
@@ -170,14 +171,25 @@ def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
         "pegasus_desktop.main_window",
         "pegasus_desktop.export_child",
         "pegasus_desktop.self_test",
-        "engine.export.pipeline",
         "engine.summarizer",
         "onnxruntime",
         "tokenizers",
-        "transformers.models.pegasus.modeling_pegasus",
-        "transformers.convert_slow_tokenizer",
-        "sentencepiece",
+        # The torch-free export the child imports lazily (engine.export.pipeline), and what its
+        # modules import inside functions: safetensors, filelock, huggingface_hub.
+        "engine.export.pipeline",
+        "engine.export.checkpoint",
+        "engine.export.checkpoint_reader",
+        "engine.export.bin_reader",
+        "engine.export.pegasus_weights",
+        "engine.export.graphs",
+        "engine.export.quantize",
+        "engine.export.tokenizer_convert",
+        "onnx",
+        "onnx.numpy_helper",
+        "safetensors",
+        "filelock",
         "huggingface_hub",
+        "huggingface_hub.file_download",
         "engine.documents.web",  # web pages: trafilatura and what it opens at run time
         "trafilatura",
         "justext",
@@ -189,8 +201,6 @@ def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
         "_internal/PySide6/QtWidgets.abi3.so",
         "_internal/PySide6/Qt/plugins/platforms/libqxcb.so",
         "_internal/PySide6/Qt/plugins/platforms/libqoffscreen.so",
-        "_internal/torch/lib/libtorch_cpu.so",
-        "_internal/torch/bin/torch_shm_manager",
         "_internal/resources/icon.png",
         "_internal/examples/article.txt",
         "_internal/tests/fixtures/tiny-pegasus/model.safetensors",
@@ -206,6 +216,12 @@ def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
         for f in files
     )
     assert any(re.fullmatch(r"_internal/tokenizers/tokenizers.*\.so", f) for f in files)
+    assert any(re.fullmatch(r"_internal/safetensors/_safetensors_rust.*\.so", f) for f in files)
+    assert any(re.fullmatch(r"_internal/onnx/onnx_cpp2py_export.*\.so", f) for f in files)
+    # The export manifest records these packages' versions (engine.export.pipeline._versions).
+    for dist in ("numpy", "safetensors", "onnx", "onnxruntime", "tokenizers"):
+        pattern = rf"_internal/{dist}-[^/]+\.dist-info/METADATA"
+        assert any(re.fullmatch(pattern, f) for f in files), dist
     # Our own metadata (the export manifest records the version): the installed dist-info, or the
     # egg-info that an editable install leaves in the source tree, which importlib finds first.
     metadata = [
@@ -217,21 +233,28 @@ def test_the_bundle_holds_the_gui_the_runtime_and_the_export(build):
     assert f"\nVersion: {APP.version}\n" in text
 
 
-def test_the_bundle_leaves_out_unused_qt_torch_tests_dev_tools_and_cuda(build):
+def test_the_bundle_has_no_torch_transformers_or_sentencepiece(build):
+    """The export reads checkpoints and spiece.model with numpy (issue 16): none of the three ships,
+    as libraries, data, metadata or Python modules."""
+    heavy = re.compile(r"^_internal/(torch|torchgen|functorch|transformers|sentencepiece)([-/.]|$)")
+    assert [f for f in build.files() if heavy.search(f)] == []
+    assert [f for f in build.files() if re.search(r"libtorch|libc10|libsentencepiece", f)] == []
+    heavy_modules = re.compile(r"(torch|torchgen|functorch|transformers|sentencepiece)(\.|$)")
+    assert sorted(m for m in _bundled_modules(build) if heavy_modules.match(m)) == []
+
+
+def test_the_bundle_leaves_out_unused_qt_optional_packages_dev_tools_and_cuda(build):
     files = build.files()
     unused_qt = re.compile(
         r"WebEngine|Qt6?3D|Multimedia|Qt6?Qml|Qt6?Quick|Qt6?Pdf|QtCharts|Qt6Sql|QtTest"
     )
     assert [f for f in files if unused_qt.search(f)] == []
-    torch_tools = [
-        f for f in files if f.startswith(("_internal/torch/test/", "_internal/torch/include/"))
-    ]
-    assert torch_tools == []
-    assert [f for f in files if f.startswith("_internal/torch/bin/")] == [
-        "_internal/torch/bin/torch_shm_manager"
-    ]
-    assert [f for f in files if re.search(r"_test\.so|libbackend_with_compiler", f)] == []
-    cuda = re.compile(r"libcuda|libcudnn|libcublas|libnccl|libnvrtc|libtorch_cuda|/nvidia/")
+    assert [f for f in files if f.startswith("_internal/PySide6/Qt/translations/")] == []
+    assert [f for f in files if f.startswith(("_internal/pyarrow", "_internal/PIL/"))] == []
+    babel = sorted(f for f in files if f.startswith("_internal/babel/locale-data/"))
+    assert babel == [f"_internal/babel/locale-data/{name}.dat"
+                     for name in ("en", "en_001", "en_US", "root")]
+    cuda = re.compile(r"libcuda|libcudnn|libcublas|libnccl|libnvrtc|/nvidia/")
     assert [f for f in files if cuda.search(f)] == []
     modules = _bundled_modules(build)
     for module in (
@@ -239,10 +262,12 @@ def test_the_bundle_leaves_out_unused_qt_torch_tests_dev_tools_and_cuda(build):
         "matplotlib",
         "pytest",
         "ctranslate2",
+        "ray",
+        "pyarrow",
+        "pydantic",
+        "PIL",
         "PySide6.QtWebEngineCore",
         "PySide6.QtQml",
-        "transformers.models.bert",  # only Pegasus (and the Auto classes) ship
-        "transformers.models.t5.modeling_t5",
     ):
         assert module not in modules, module
 
@@ -351,9 +376,20 @@ def test_the_frozen_self_test_passes_without_a_display(build, tmp_path):
     assert f"data folder: {env['TMPDIR']}/{DATA_DIR_PREFIX}" in result.stdout
     assert any(line.startswith("ok    export (int8) in child process ") for line in lines)
     assert f"{EXPECTED_SUMMARY!r}" in result.stdout
-    assert "ok    torch and transformers stayed in the export process" in lines
+    assert "ok    neither torch nor transformers was imported into the app" in lines
     assert lines[-1] == "self-test passed"
     assert list(Path(env["TMPDIR"]).glob(f"{DATA_DIR_PREFIX}*")) == []
+
+
+def test_the_frozen_export_reads_pytorch_model_bin_without_torch(build, tmp_path):
+    """The default models ship pytorch_model.bin: the bundle reads it with its own unpickler."""
+    checkpoint = with_torch_weights(TINY_PEGASUS, tmp_path / "bin-checkpoint")
+    assert not list(checkpoint.glob("*.safetensors"))
+    result = _run(build, "--self-test", "--model", str(checkpoint), env=_env(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    assert any(line.startswith("ok    export (int8) in child process ")
+               for line in result.stdout.splitlines())
+    assert f"{EXPECTED_SUMMARY!r}" in result.stdout  # the fixture's weights, read from the pickle
 
 
 def test_the_frozen_self_test_passes_without_stdio_as_a_windowed_start(build, tmp_path):

@@ -198,14 +198,14 @@ class _RestrictedUnpickler(pickle.Unpickler):
 
 def _refusal(path: Path, name: str) -> str:
     return (
-        f"{path} was refused: it asks for {name}, which is not part of a file of tensors, and "
-        f"loading it could run code hidden in the file. Nothing in it was run. A Pegasus checkpoint "
+        f"{path} was refused: it holds something other than tensors (it asks for {name}), and "
+        f"loading that could run code hidden in the file. Nothing in it was run. A Pegasus checkpoint "
         f"holds only tensors: use a safetensors version of the model, or a copy from a source you trust."
     )
 
 
 def damaged_weights(path: Path, why: str) -> EngineError:
-    """The error for a weights file that cannot be read (also torch_weights.py's)."""
+    """The error for a weights file that cannot be read."""
     return EngineError(
         f"{path} cannot be read as PyTorch weights ({why}): it is damaged, incomplete, or not a "
         f"weights file. Nothing in it was run. Download the model again, or use a safetensors version."
@@ -233,7 +233,9 @@ class _Archive:
             raise damaged_weights(self.path, f"storage {ref.storage.key!r} is missing")
         start, length = self._spans[ref.storage.key]
         if self._mapped is not None and self._reader is None:
-            raw = np.frombuffer(self._mapped, dtype=np.uint8, count=length, offset=start)
+            # A positioned read, not a view of the mapping: pages a view touched would stay in
+            # this process's memory until the file is closed, the whole checkpoint by the end.
+            raw = np.fromfile(self.path, dtype=np.uint8, count=length, offset=start)
         else:
             raw = np.frombuffer(self._reader(ref.storage.key), dtype=np.uint8)
         return raw[: length - length % dtype.itemsize].view(dtype)

@@ -3,12 +3,12 @@
 Downloads go through huggingface_hub, so its cache, ``HF_HUB_OFFLINE``, ``HF_ENDPOINT`` and saved
 token all apply, and their byte progress reaches ``on_progress``.
 
-Nothing from a model repository is ever run: ``trust_remote_code`` is never set, a checkpoint
-that asks for its own code (``auto_map``) is refused, and weights are read from safetensors when
-the checkpoint has them, else from PyTorch's ``pytorch_model.bin`` by a loader that can rebuild
-nothing but tensors (``torch_weights``; a file that needs more is refused, unrun).
+Nothing from a model repository is ever run: a checkpoint that asks for its own code
+(``auto_map``) is refused, and its weights are read by ``checkpoint_reader``, from safetensors
+when the checkpoint has them, else from PyTorch's ``pytorch_model.bin`` by an unpickler that can
+rebuild nothing but tensors (``bin_reader``; a file that needs more is refused, unrun).
 
-This module knows nothing about ONNX.
+This module knows nothing about ONNX, and imports neither torch nor transformers.
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ def resolve(model_id: str, *, revision: str | None = None, token=None, on_progre
 
 def check_checkpoint(folder: Path) -> None:
     """Refuse, before any heavy work, a checkpoint that is not Pegasus, has no weights, or asks for
-    its own code. (What a pytorch_model.bin holds is checked as it is read, by ``load_model``.)"""
+    its own code. (What a pytorch_model.bin holds is checked as it is read, by ``bin_reader``.)"""
     check_is_pegasus(folder)
     check_no_remote_code(folder)
     weights = weights_format(folder)
@@ -280,61 +280,3 @@ def weights_format(folder: Path) -> str | None:
     if any(folder.glob("pytorch_model*.bin")):
         return "torch"
     return None
-
-
-def load_model(folder: Path):
-    """The checkpoint as a PegasusForConditionalGeneration in fp32, eval mode.
-
-    Safetensors weights are preferred. Otherwise the tensors of pytorch_model*.bin are read here,
-    by the restricted loader, and handed to transformers, which then never opens the file itself.
-    """
-    import torch
-    from transformers import PegasusForConditionalGeneration
-
-    check_checkpoint(folder)
-    try:
-        if weights_format(folder) == "safetensors":
-            model = PegasusForConditionalGeneration.from_pretrained(
-                folder, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
-            )
-        else:
-            model = _from_torch_weights(folder)
-    except (OSError, ValueError, RuntimeError) as e:
-        raise EngineError(f"The checkpoint in {folder} cannot be loaded: {e}") from e
-    return model.eval()
-
-
-def _from_torch_weights(folder: Path):
-    """Build the model from config.json and the tensors the restricted loader read."""
-    import torch
-    from transformers import GenerationConfig, PegasusConfig, PegasusForConditionalGeneration
-
-    from engine.export.torch_weights import load_state_dict
-
-    state = load_state_dict(folder)  # raises UnsafeCheckpointError (an EngineError) when refused
-    config = PegasusConfig.from_pretrained(folder)
-    model = PegasusForConditionalGeneration.from_pretrained(
-        None, config=config, state_dict=state, dtype=torch.float32, trust_remote_code=False
-    )
-    if (folder / "generation_config.json").is_file():  # as from_pretrained(folder) would do
-        model.generation_config = GenerationConfig.from_pretrained(folder)
-    return model
-
-
-def save_tokenizer_and_configs(model, folder: Path, tokenizer_source: Path | str, out_dir: Path) -> None:
-    """Write tokenizer.json (converted from spiece.model if needed) and the two configs."""
-    from transformers import AutoTokenizer, GenerationConfig
-
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=False)
-    except (OSError, ValueError, ImportError) as e:
-        raise EngineError(f"The tokenizer of {tokenizer_source} cannot be loaded: {e}") from e
-    tokenizer.save_pretrained(out_dir)
-    if not (out_dir / "tokenizer.json").is_file():
-        raise EngineError(f"The tokenizer of {tokenizer_source} could not be converted to tokenizer.json.")
-    model.config.to_json_file(out_dir / "config.json")
-    try:
-        generation = GenerationConfig.from_pretrained(folder)
-    except OSError:
-        generation = GenerationConfig.from_model_config(model.config)
-    generation.to_json_file(out_dir / "generation_config.json")

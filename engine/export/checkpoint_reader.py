@@ -1,18 +1,20 @@
 """A checkpoint folder's weights as numpy arrays, one tensor at a time, without torch.
 
-``iter_tensors(folder)`` yields ``(name, array)`` pairs from the folder's weights: safetensors
+``open_tensors(folder)`` indexes the folder's tensors by name and reads one when asked;
+``iter_tensors(folder)`` yields them all as ``(name, array)`` pairs. The weights are safetensors
 when it has them (``model.safetensors``, or the shards its ``model.safetensors.index.json``
 names), else PyTorch's ``pytorch_model.bin`` (or shards and ``pytorch_model.bin.index.json``).
-Files are memory-mapped and each tensor is read when its turn comes, so a caller that handles one
-tensor and drops it holds about one tensor in memory, not the model.
+Each tensor is read, with one positioned read, when its turn comes, so a caller that handles one
+tensor and drops it holds about one tensor in memory, not the model (a mapping would keep every
+page it touched in the process until it is closed).
 
-- safetensors: ``safetensors``' own reader, ``safe_open(framework="numpy")``, which checks the
-  header and offsets. numpy has no bfloat16, so a BF16 tensor is read from the mapped file by this
-  module (the header says where) and widened to float32, exactly (see ``bfloat16_to_float32``).
+- safetensors: ``safetensors``' own ``safe_open`` checks the header and offsets; each tensor's
+  bytes are then read where the header places them. numpy has no bfloat16, so a BF16 tensor is
+  widened to float32, exactly (see ``bfloat16_to_float32``).
 - ``.bin``: ``bin_reader``'s restricted unpickler, which can rebuild tensors and nothing else.
 
-Arrays are C-contiguous, in native byte order, and may be read-only views of a mapped file: copy
-one before writing to it. Floating dtypes are returned as stored (float16 stays float16), except
+Arrays are C-contiguous and in native byte order (a ``.bin`` tensor may be a read-only view of
+its storage: copy one before writing to it). Floating dtypes are returned as stored (float16 stays float16), except
 bfloat16, returned as float32.
 
 This module knows nothing about models, layer names, ONNX or torch (it never imports torch).
@@ -21,9 +23,8 @@ This module knows nothing about models, layer names, ONNX or torch (it never imp
 from __future__ import annotations
 
 import json
-import mmap
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -63,39 +64,63 @@ def _layout(folder: Path) -> tuple[list[Path], Path | None]:
     )
 
 
-def iter_tensors(folder: Path) -> Iterator[tuple[str, np.ndarray]]:
-    """Every tensor of the checkpoint in ``folder``, one at a time, as ``(name, array)``.
+class CheckpointTensors:
+    """A checkpoint's tensors by name, each read from its file when asked."""
+
+    def __init__(self, loaders: dict[str, Callable[[], np.ndarray]]) -> None:
+        self._loaders = loaders
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._loaders)
+
+    def get(self, name: str) -> np.ndarray:
+        """The tensor ``name``, read now (KeyError for a name the checkpoint does not hold)."""
+        return self._loaders[name]()
+
+
+def open_tensors(folder: Path) -> CheckpointTensors:
+    """Map the checkpoint in ``folder`` and index its tensors by name; nothing is read yet.
 
     For a sharded checkpoint, each name its index lists must turn up in the shard it names.
     """
     files, index = _layout(Path(folder))
     expected = _weight_map(index) if index is not None else None
-    seen = set()
+    loaders: dict[str, Callable[[], np.ndarray]] = {}
     for path in files:
-        for name, array in iter_file(path):
+        for name, load in _file_loaders(path).items():
             if expected is not None and expected.get(name) != path:
                 raise EngineError(
                     f"{path} holds {name!r}, which {index.name} does not place there: the "
                     f"checkpoint's files do not belong together. Download it again."
                 )
-            seen.add(name)
-            yield name, array
-    missing = sorted(set(expected or ()) - seen)
+            loaders[name] = load
+    missing = sorted(set(expected or ()) - set(loaders))
     if missing:
         raise EngineError(
             f"{index} lists {len(missing)} tensors that no shard holds (e.g. {missing[0]!r}): the "
             f"checkpoint is incomplete. Download it again."
         )
+    return CheckpointTensors(loaders)
+
+
+def iter_tensors(folder: Path) -> Iterator[tuple[str, np.ndarray]]:
+    """Every tensor of the checkpoint in ``folder``, one at a time, as ``(name, array)``."""
+    tensors = open_tensors(folder)
+    for name in tensors.names:
+        yield name, tensors.get(name)
 
 
 def iter_file(path: Path) -> Iterator[tuple[str, np.ndarray]]:
     """The tensors of one weights file (``.safetensors`` or ``.bin``), one at a time."""
-    path = Path(path)
+    for name, load in _file_loaders(Path(path)).items():
+        yield name, load()
+
+
+def _file_loaders(path: Path) -> dict[str, Callable[[], np.ndarray]]:
     if path.suffix == ".safetensors":
-        yield from _iter_safetensors(path)
-    else:
-        for name, tensor in read_bin(path).items():
-            yield name, tensor.load()
+        return _safetensors_loaders(path)
+    return {name: tensor.load for name, tensor in read_bin(path).items()}
 
 
 def read_tensors(folder: Path) -> dict[str, np.ndarray]:
@@ -127,40 +152,45 @@ def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
     return (bits.astype(np.uint32) << 16).view(np.float32)
 
 
-def _iter_safetensors(path: Path) -> Iterator[tuple[str, np.ndarray]]:
+# safetensors' dtypes that numpy holds as they are (little-endian, as the format stores them).
+_SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+                       "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
+
+
+def _safetensors_loaders(path: Path) -> dict[str, Callable[[], np.ndarray]]:
+    """Each tensor of a safetensors file, read from where its header places it.
+
+    ``safe_open`` checks the header first (offsets within the file, no overlaps); the bytes are
+    then read with one positioned read per tensor rather than through a mapping, whose pages would
+    stay in the process until the file is closed: the whole checkpoint by the end of an export.
+    """
     from safetensors import SafetensorError, safe_open
 
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            names = list(f.keys())
-            bf16 = [name for name in names if f.get_slice(name).get_dtype() == "BF16"]
-            header = _bf16_locations(path) if bf16 else {}
-            for name in names:
-                yield name, header[name]() if name in header else f.get_tensor(name)
+        with safe_open(str(path), framework="numpy"):
+            pass
     except SafetensorError as e:
         raise EngineError(
             f"{path} cannot be read as safetensors ({e}): it is damaged or incomplete. Download the "
             f"model again."
         ) from e
-    except TypeError as e:  # a dtype numpy has no equivalent for (float8, ...)
-        raise EngineError(f"{path} holds a tensor type this program cannot read: {e}.") from e
-
-
-def _bf16_locations(path: Path) -> dict:
-    """name -> loader of each BF16 tensor, from the file's header (which safe_open checked)."""
     with open(path, "rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
         header = json.loads(f.read(length))
-        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
     start = 8 + length
 
-    def loader(entry: dict):
+    def loader(name: str, entry: dict) -> Callable[[], np.ndarray]:
+        kind, shape = entry["dtype"], tuple(entry["shape"])
         begin, end = entry["data_offsets"]
-        count = (end - begin) // 2
-        bits = np.frombuffer(mapped, dtype="<u2", count=count, offset=start + begin)
-        return lambda: bfloat16_to_float32(bits).reshape(entry["shape"])
+        if kind == "BF16":
+            return lambda: bfloat16_to_float32(np.fromfile(path, "<u2", (end - begin) // 2, offset=start + begin)).reshape(shape)
+        if kind not in _SAFETENSORS_DTYPES:
+            raise EngineError(f"{path} holds a tensor type this program cannot read: {kind} ({name!r}).")
+        dtype = np.dtype(_SAFETENSORS_DTYPES[kind])
+        return lambda: _native(np.fromfile(path, dtype, (end - begin) // dtype.itemsize, offset=start + begin)).reshape(shape)
 
-    return {
-        name: loader(entry) for name, entry in header.items()
-        if name != "__metadata__" and entry.get("dtype") == "BF16"
-    }
+    return {name: loader(name, entry) for name, entry in header.items() if name != "__metadata__"}
+
+
+def _native(array: np.ndarray) -> np.ndarray:
+    return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))

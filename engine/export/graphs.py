@@ -42,6 +42,7 @@ from onnx import TensorProto, helper
 from engine.embedding import EMBEDDING_FILE, embedding_record
 from engine.errors import EngineError
 from engine.export.onnx_builder import GraphBuilder
+from engine.export.pegasus_weights import LAYER_NORM_EPS, PegasusWeights
 from engine.export.weights import WEIGHTS_FILE, SharedWriter
 from engine.graph_names import cross_names, past_names, present_names
 
@@ -51,37 +52,42 @@ MS_DOMAIN = "com.microsoft"  # onnxruntime's own operators (FusedMatMul: a MatMu
 MASK_VALUE = float(np.finfo(np.float32).min)  # what transformers adds to the scores of masked keys
 
 
-def _array(tensor) -> np.ndarray:
-    return tensor.detach().float().numpy()
-
-
 class _Pegasus:
-    """Builds the shared pieces (linear layers, norms, attention) of one graph over one model."""
+    """Builds the shared pieces (linear layers, norms, attention) of one graph over one checkpoint.
 
-    def __init__(self, model, g: GraphBuilder) -> None:
-        self.model, self.config, self.g = model, model.config, g
-        if self.config.activation_function != "relu":
+    Weights are read by transformers' names (``layer`` is a prefix such as
+    ``model.encoder.layers.0``), one layer at a time, and written out as soon as they are added.
+    """
+
+    def __init__(self, weights: PegasusWeights, g: GraphBuilder) -> None:
+        self.weights, self.config, self.g = weights, weights.config, g
+        if self.config["activation_function"] != "relu":
             raise EngineError(
-                f"The checkpoint's feed-forward activation is {self.config.activation_function!r}; "
+                f"The checkpoint's feed-forward activation is {self.config['activation_function']!r}; "
                 f"Pegasus uses 'relu' and only that is supported."
             )
 
-    def linear(self, x: str, name: str, *linears) -> str:
+    def linear(self, x: str, name: str, *linears: str) -> str:
         """``x @ W.T + b`` of one or more fused linear layers (fused: one GEMM, split by the caller)."""
-        weight = np.concatenate([_array(lin.weight) for lin in linears]).T  # (in, out)
-        bias = np.concatenate([_array(lin.bias) for lin in linears])
+        w = self.weights
+        weight = np.concatenate([w[f"{linear}.weight"] for linear in linears]).T  # (in, out)
+        bias = np.concatenate([w[f"{linear}.bias"] for linear in linears])
         return self.g.op("Add", self.g.op("MatMul", x, self.g.weight(f"{name}.weight_t", weight)),
                          self.g.weight(f"{name}.bias", bias))
 
-    def norm(self, x: str, name: str, layer_norm) -> str:
-        g = self.g
-        return g.op("LayerNormalization", x, g.weight(f"{name}.weight", _array(layer_norm.weight)),
-                    g.weight(f"{name}.bias", _array(layer_norm.bias)), axis=-1, epsilon=float(layer_norm.eps))
+    def norm(self, x: str, name: str, layer_norm: str) -> str:
+        g, w = self.g, self.weights
+        return g.op("LayerNormalization", x, g.weight(f"{name}.weight", w[f"{layer_norm}.weight"]),
+                    g.weight(f"{name}.bias", w[f"{layer_norm}.bias"]), axis=-1, epsilon=LAYER_NORM_EPS)
 
-    def feed_forward(self, x: str, name: str, layer) -> str:
-        h = self.norm(x, f"{name}.final_layer_norm", layer.final_layer_norm)
-        h = self.g.op("Relu", self.linear(h, f"{name}.fc1", layer.fc1))
-        return self.g.op("Add", x, self.linear(h, f"{name}.fc2", layer.fc2))
+    def feed_forward(self, x: str, name: str, layer: str) -> str:
+        h = self.norm(x, f"{name}.final_layer_norm", f"{layer}.final_layer_norm")
+        h = self.g.op("Relu", self.linear(h, f"{name}.fc1", f"{layer}.fc1"))
+        return self.g.op("Add", x, self.linear(h, f"{name}.fc2", f"{layer}.fc2"))
+
+    def scaling(self, heads: int) -> float:
+        """transformers' attention scaling, head_dim ** -0.5."""
+        return (self.config["d_model"] // heads) ** -0.5
 
     def attend(self, query: str, key: str, value: str, scaling: float, mask: str | None, *,
                queries: str = "many", pad_keys: tuple[str, str] | None = None) -> str:
@@ -121,57 +127,55 @@ class _Pegasus:
         keep = g.op("Cast", g.op("Unsqueeze", attention_mask, g.const([1, 2])), to=TensorProto.BOOL)
         return g.op("Where", keep, g.const(0.0, np.float32), g.const(MASK_VALUE, np.float32))
 
-    def positions(self, embed_positions) -> str:
-        return self.g.weight("positions", _array(embed_positions.weight))  # (max_positions, d_model)
+    def positions(self, stack: str) -> str:
+        return self.g.weight("positions", self.weights[f"{stack}.embed_positions.weight"])  # (max_positions, d_model)
 
 
-
-def encoder_graph(model, g: GraphBuilder) -> GraphBuilder:
-    p, config = _Pegasus(model, g), model.config
-    encoder = model.model.encoder
-    heads = config.encoder_attention_heads
-    head_dim = config.d_model // heads
-    x = g.input("inputs_embeds", FLOAT, ["batch", "src", config.d_model])  # scaled token embeddings
+def encoder_graph(weights: PegasusWeights, g: GraphBuilder) -> GraphBuilder:
+    p, config = _Pegasus(weights, g), weights.config
+    d_model, heads = config["d_model"], config["encoder_attention_heads"]
+    head_dim = d_model // heads
+    x = g.input("inputs_embeds", FLOAT, ["batch", "src", d_model])  # scaled token embeddings
     attention_mask = g.input("attention_mask", INT64, ["batch", "src"])
 
     src = g.op("Shape", attention_mask, start=1, end=2)
-    positions = g.op("Slice", p.positions(encoder.embed_positions), g.const([0]), src, g.const([0]))
+    positions = g.op("Slice", p.positions("model.encoder"), g.const([0]), src, g.const([0]))
     x = g.op("Add", x, positions)
     mask = p.additive_mask(attention_mask)
     split_heads = g.const([0, 0, heads, head_dim])  # (batch, src, d_model) -> (batch, src, heads, head_dim)
 
-    for i, layer in enumerate(encoder.layers):
-        name, attn = f"encoder.{i}", layer.self_attn
-        h = p.norm(x, f"{name}.self_attn_layer_norm", layer.self_attn_layer_norm)
-        qkv = p.linear(h, f"{name}.qkv", attn.q_proj, attn.k_proj, attn.v_proj)
+    for i in range(config["encoder_layers"]):
+        name, layer = f"encoder.{i}", f"model.encoder.layers.{i}"
+        attn = f"{layer}.self_attn"
+        h = p.norm(x, f"{name}.self_attn_layer_norm", f"{layer}.self_attn_layer_norm")
+        qkv = p.linear(h, f"{name}.qkv", f"{attn}.q_proj", f"{attn}.k_proj", f"{attn}.v_proj")
         query, key, value = (g.op("Reshape", t, split_heads) for t in g.op("Split", qkv, axis=-1, outputs=3))
         query, key, value = (g.op("Transpose", t, perm=[0, 2, 1, 3]) for t in (query, key, value))
-        out = p.attend(query, key, value, attn.scaling, mask)  # (batch, heads, src, head_dim)
-        out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([0, 0, config.d_model]))
-        x = g.op("Add", x, p.linear(out, f"{name}.out_proj", attn.out_proj))
+        out = p.attend(query, key, value, p.scaling(heads), mask)  # (batch, heads, src, head_dim)
+        out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([0, 0, d_model]))
+        x = g.op("Add", x, p.linear(out, f"{name}.out_proj", f"{attn}.out_proj"))
         x = p.feed_forward(x, name, layer)
-    hidden = p.norm(x, "encoder.layer_norm", encoder.layer_norm)
+    hidden = p.norm(x, "encoder.layer_norm", "model.encoder.layer_norm")
 
-    cross_heads = config.decoder_attention_heads
-    cross_split = g.const([0, 0, cross_heads, config.d_model // cross_heads])
-    names = iter(cross_names(config.decoder_layers))
-    for i, layer in enumerate(model.model.decoder.layers):
-        attn = layer.encoder_attn
-        key, value = g.op("Split", p.linear(hidden, f"decoder.{i}.cross_kv", attn.k_proj, attn.v_proj),
+    cross_heads = config["decoder_attention_heads"]
+    cross_split = g.const([0, 0, cross_heads, d_model // cross_heads])
+    names = iter(cross_names(config["decoder_layers"]))
+    for i in range(config["decoder_layers"]):
+        attn = f"model.decoder.layers.{i}.encoder_attn"
+        key, value = g.op("Split", p.linear(hidden, f"decoder.{i}.cross_kv", f"{attn}.k_proj", f"{attn}.v_proj"),
                           axis=-1, outputs=2)
         key_name, value_name = next(names), next(names)
         key = g.op("Transpose", g.op("Reshape", key, cross_split), perm=[0, 2, 1, 3], names=[key_name])
         value = g.op("Transpose", g.op("Reshape", value, cross_split), perm=[0, 2, 1, 3], names=[value_name])
-        g.output(key, key_name, FLOAT, ["batch", cross_heads, "src", config.d_model // cross_heads])
-        g.output(value, value_name, FLOAT, ["batch", cross_heads, "src", config.d_model // cross_heads])
+        g.output(key, key_name, FLOAT, ["batch", cross_heads, "src", d_model // cross_heads])
+        g.output(value, value_name, FLOAT, ["batch", cross_heads, "src", d_model // cross_heads])
     return g
 
 
-def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
-    p, config = _Pegasus(model, g), model.config
-    decoder = model.model.decoder
-    layers, d_model = config.decoder_layers, config.d_model
-    heads = config.decoder_attention_heads
+def decoder_graph(weights: PegasusWeights, g: GraphBuilder) -> GraphBuilder:
+    p, config = _Pegasus(weights, g), weights.config
+    layers, d_model = config["decoder_layers"], config["d_model"]
+    heads = config["decoder_attention_heads"]
     head_dim = d_model // heads
 
     # ``new`` positions per row: 1 for a plain step, the last token plus the drafted ones when
@@ -193,7 +197,7 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
     past = [g.input(name, FLOAT, ["rows", heads, "past", head_dim]) for name in past_names(layers)]
     cross = [g.input(name, FLOAT, ["batch", heads, "src", head_dim]) for name in cross_names(layers)]
 
-    positions = g.op("Gather", p.positions(decoder.embed_positions), position_ids, axis=0)  # (rows, new, d_model)
+    positions = g.op("Gather", p.positions("model.decoder"), position_ids, axis=0)  # (rows, new, d_model)
     x = g.op("Reshape", g.op("Add", x, positions), g.const([-1, d_model]))  # (rows * new, d_model)
     edit_cache = g.op("Or", reorder, trim)
     cross_mask = p.additive_mask(attention_mask)
@@ -218,35 +222,36 @@ def decoder_graph(model, g: GraphBuilder) -> GraphBuilder:
                  g.op("Concat", zeros, pad, g.const([0]), axis=0))  # values (.., total, head_dim)
 
     present = present_names(layers)
-    for i, layer in enumerate(decoder.layers):
-        name, attn = f"decoder.{i}", layer.self_attn
-        h = p.norm(x, f"{name}.self_attn_layer_norm", layer.self_attn_layer_norm)
-        qkv = g.op("Reshape", p.linear(h, f"{name}.qkv", attn.q_proj, attn.k_proj, attn.v_proj), split_qkv)
+    for i in range(layers):
+        name, layer = f"decoder.{i}", f"model.decoder.layers.{i}"
+        attn, cross_attn = f"{layer}.self_attn", f"{layer}.encoder_attn"
+        h = p.norm(x, f"{name}.self_attn_layer_norm", f"{layer}.self_attn_layer_norm")
+        qkv = g.op("Reshape", p.linear(h, f"{name}.qkv", f"{attn}.q_proj", f"{attn}.k_proj", f"{attn}.v_proj"),
+                   split_qkv)
         query, key, value = g.op("Split", g.op("Transpose", qkv, perm=[0, 2, 1, 3]), axis=1, outputs=3)
         key, value = (_append_to_cache(g, past[j], new, present[j], edit_cache, reorder, cache_rows, cache_length)
                       for j, new in ((2 * i, key), (2 * i + 1, value)))
-        out = p.attend(query, key, value, attn.scaling, self_mask, queries="few",
+        out = p.attend(query, key, value, p.scaling(heads), self_mask, queries="few",
                        pad_keys=key_block)  # (rows, heads, new, head_dim)
         out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([-1, d_model]))
-        x = g.op("Add", x, p.linear(out, f"{name}.out_proj", attn.out_proj))
+        x = g.op("Add", x, p.linear(out, f"{name}.out_proj", f"{attn}.out_proj"))
 
-        cross_attn = layer.encoder_attn
-        h = p.norm(x, f"{name}.encoder_attn_layer_norm", layer.encoder_attn_layer_norm)
-        query = g.op("Reshape", p.linear(h, f"{name}.cross_q", cross_attn.q_proj), group_queries)
+        h = p.norm(x, f"{name}.encoder_attn_layer_norm", f"{layer}.encoder_attn_layer_norm")
+        query = g.op("Reshape", p.linear(h, f"{name}.cross_q", f"{cross_attn}.q_proj"), group_queries)
         query = g.op("Transpose", query, perm=[0, 2, 1, 3])  # (batch, heads, beams * new, head_dim)
-        out = p.attend(query, cross[2 * i], cross[2 * i + 1], cross_attn.scaling, cross_mask, queries="few")
+        out = p.attend(query, cross[2 * i], cross[2 * i + 1], p.scaling(heads), cross_mask, queries="few")
         out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([-1, d_model]))
-        x = g.op("Add", x, p.linear(out, f"{name}.cross_out_proj", cross_attn.out_proj))
+        x = g.op("Add", x, p.linear(out, f"{name}.cross_out_proj", f"{cross_attn}.out_proj"))
         x = p.feed_forward(x, name, layer)
 
-    hidden = p.norm(x, "decoder.layer_norm", decoder.layer_norm)
+    hidden = p.norm(x, "decoder.layer_norm", "model.decoder.layer_norm")
     # (vocab, d_model): the embedding's own bytes when tied, so the writer stores them once.
-    lm_head = g.weight("lm_head", _array(model.get_output_embeddings().weight))
+    lm_head = g.weight("lm_head", weights["lm_head.weight"])
     logits = g.op("Add", g.op("Gemm", hidden, lm_head, transB=1),
-                  g.weight("final_logits_bias", _array(model.final_logits_bias)))  # (rows * new, vocab)
+                  g.weight("final_logits_bias", weights["final_logits_bias"]))  # (rows * new, vocab)
     logits = g.op("Reshape", logits, g.op("Concat", g.op("Shape", position_ids), g.const([-1]), axis=0),
                   names=["logits"])
-    g.output(logits, "logits", FLOAT, ["rows", "new", config.vocab_size])
+    g.output(logits, "logits", FLOAT, ["rows", "new", config["vocab_size"]])
     for name in present:
         g.output(name, name, FLOAT, ["rows", heads, "total", head_dim])
     return g
@@ -280,7 +285,8 @@ def _append_to_cache(g: GraphBuilder, past: str, new: str, present: str, edit_ca
                 then_branch=branch("edit", [edited]), else_branch=branch("plain", [concat("plain", past)]))
 
 
-def write_graphs(model, folder: Path, on_graph: Callable[[str], None] | None = None) -> tuple[Path, Path]:
+def write_graphs(weights: PegasusWeights, folder: Path,
+                 on_graph: Callable[[str], None] | None = None) -> tuple[Path, Path]:
     """Write ``encoder.onnx``, ``decoder.onnx``, the token embedding's ``embedding.json`` and their
     shared ``weights.bin`` into ``folder``."""
     writer = SharedWriter(folder / WEIGHTS_FILE)
@@ -289,18 +295,19 @@ def write_graphs(model, folder: Path, on_graph: Callable[[str], None] | None = N
         for name, build in (("encoder", encoder_graph), ("decoder", decoder_graph)):
             if on_graph:
                 on_graph(name)
-            paths.append(build(model, GraphBuilder(name, writer)).save(folder / f"{name}.onnx"))
-        _write_embedding(model, writer, folder)
+            paths.append(build(weights, GraphBuilder(name, writer)).save(folder / f"{name}.onnx"))
+        _write_embedding(weights, writer, folder)
     finally:
         writer.file.close()
     return paths[0], paths[1]
 
 
-def _write_embedding(model, writer: SharedWriter, folder: Path) -> None:
+def _write_embedding(weights: PegasusWeights, writer: SharedWriter, folder: Path) -> None:
     """The encoder's and the decoder's token tables (one, stored once, when they are equal)."""
     records = {}
-    for name, stack in (("encoder", model.model.encoder), ("decoder", model.model.decoder)):
-        table = _array(stack.embed_tokens.weight)  # (vocab, d_model)
-        offset, _ = writer.place(TensorProto.FLOAT, table.tobytes())
-        records[name] = embedding_record(WEIGHTS_FILE, (offset, table.shape, "float32"), None, float(stack.embed_scale))
+    for name in ("encoder", "decoder"):
+        table = weights[f"model.{name}.embed_tokens.weight"]  # (vocab, d_model)
+        offset, _ = writer.place(TensorProto.FLOAT, np.ascontiguousarray(table))
+        records[name] = embedding_record(WEIGHTS_FILE, (offset, table.shape, "float32"), None, weights.embed_scale())
+        del table  # before the next one is read: each is the size of the vocabulary
     (folder / EMBEDDING_FILE).write_text(json.dumps(records, indent=2), encoding="utf-8")

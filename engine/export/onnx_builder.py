@@ -56,7 +56,7 @@ class GraphBuilder:
         tensor.name = name
         tensor.data_type = helper.np_dtype_to_tensor_dtype(array.dtype)
         tensor.dims.extend(array.shape)
-        offset, length = self.writer.place(tensor.data_type, array.tobytes())
+        offset, length = self.writer.place(tensor.data_type, array)
         set_external(tensor, offset, length)
         self.initializers.append(tensor)
         return name

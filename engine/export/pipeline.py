@@ -6,7 +6,9 @@ interrupted leaves the previous export (if any) untouched and no half-made folde
 One process at a time writes a model's folder (a file lock); a second one waits, then uses what
 the first one made. A full disk raises ``DiskFullError`` after the staging folder is removed.
 
-Importing this module imports torch lazily: only ``generate_onnx_representation`` needs it.
+Neither torch nor transformers is imported: a checkpoint folder or hub id is read with numpy,
+one tensor at a time (``pegasus_weights``). Only a model object already loaded in torch is read
+through torch, and it is the caller's.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class ExportOptions:
 
 def _versions() -> dict[str, str]:
     out = {}
-    for package in ("pegasus-desktop", "torch", "transformers", "onnx", "onnxruntime", "tokenizers"):
+    for package in ("pegasus-desktop", "numpy", "safetensors", "onnx", "onnxruntime", "tokenizers"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             out[package] = metadata.version(package)
     return out
@@ -82,19 +84,22 @@ def _finish(folder: Path, target: Path, info: dict, on_progress: ProgressCallbac
     return ExportPaths.in_folder(target)
 
 
-def _write_fp32(checkpoint, model, out: Path, on_progress) -> None:
-    from engine.export.checkpoint import save_tokenizer_and_configs
+def _write_fp32(checkpoint, weights, out: Path, on_progress) -> None:
     from engine.export.graphs import write_graphs
+    from engine.export.pegasus_weights import write_configs
+    from engine.export.tokenizer_convert import write_tokenizer
 
     graphs = ("encoder", "decoder")
-    write_graphs(model, out, on_graph=lambda name: report(on_progress, "export", graphs.index(name), 2, name))
+    write_graphs(weights, out, on_graph=lambda name: report(on_progress, "export", graphs.index(name), 2, name))
     report(on_progress, "export", 2, 2, "")
-    save_tokenizer_and_configs(model, checkpoint.folder, checkpoint.folder, out)
+    write_tokenizer(checkpoint.folder, out)
+    write_configs(weights, checkpoint.folder, out)
 
 
 def _resolve(model_or_model_path, options: ExportOptions, on_progress):
-    """(checkpoint, model or None) for a hub id, a local folder, or an already loaded model."""
+    """(checkpoint, weights or None) for a hub id, a local folder, or an already loaded model."""
     from engine.export.checkpoint import resolve
+    from engine.export.pegasus_weights import PegasusWeights
 
     if not isinstance(model_or_model_path, (str, Path)):
         model = model_or_model_path.eval()
@@ -103,19 +108,20 @@ def _resolve(model_or_model_path, options: ExportOptions, on_progress):
         checkpoint = resolve(source, revision=options.revision, token=options.token) if source else None
         if checkpoint is None:
             raise EngineError("A model object needs config._name_or_path to find its tokenizer.")
-        return checkpoint, model
+        return checkpoint, PegasusWeights.from_model(model)
     checkpoint = resolve(str(model_or_model_path), revision=options.revision, token=options.token,
                          on_progress=on_progress)
     return checkpoint, None
 
 
-def _load(checkpoint, options: ExportOptions, on_progress):
-    from engine.export.checkpoint import load_model
+def _load(checkpoint, on_progress):
+    """Map the checkpoint's weights (each tensor is read when the graphs need it)."""
+    from engine.export.pegasus_weights import PegasusWeights
 
     report(on_progress, "load", 0, 1, checkpoint.model_id)
-    model = load_model(checkpoint.folder)
+    weights = PegasusWeights.from_checkpoint(checkpoint.folder)
     report(on_progress, "load", 1, 1, checkpoint.model_id)
-    return model
+    return weights
 
 
 def _made_meanwhile(target: Path, checkpoint) -> ExportPaths | None:
@@ -162,16 +168,16 @@ def export(
     Raises ``EngineError``: ``OfflineError``, ``DiskFullError``, ``ExportBusyError`` (only with a
     ``lock_timeout``) and ``UnsafeCheckpointError`` say what to do next.
     """
-    checkpoint, model = _resolve(model_or_model_path, options, on_progress)
+    checkpoint, weights = _resolve(model_or_model_path, options, on_progress)
     target = export_dir(checkpoint.model_id, precision, root)
     on_wait = lambda: report(on_progress, "wait", 0, 0, "another export of this model")  # noqa: E731
     try:
         with model_folder_lock(target.parent, timeout=options.lock_timeout, on_wait=on_wait) as waited:
             if waited and (made := _made_meanwhile(target, checkpoint)) is not None:
                 return made
-            if model is None:
-                model = _load(checkpoint, options, on_progress)
-            return _write(checkpoint, model, target, precision, options, on_progress)
+            if weights is None:
+                weights = _load(checkpoint, on_progress)
+            return _write(checkpoint, weights, target, precision, options, on_progress)
     except OSError as e:
         if is_disk_full(e):
             raise disk_full_error(target.parent, _needed_bytes(checkpoint, precision), e) from e
@@ -182,15 +188,15 @@ def export(
         raise
 
 
-def _write(checkpoint, model, target: Path, precision: str, options: ExportOptions, on_progress) -> ExportPaths:
+def _write(checkpoint, weights, target: Path, precision: str, options: ExportOptions, on_progress) -> ExportPaths:
     """Build the export in a staging folder and publish it; called holding the folder's lock."""
     remove_stale_staging(target.parent)
     with _staging(target) as folder:
         if precision == "fp32":
-            _write_fp32(checkpoint, model, folder, on_progress)
+            _write_fp32(checkpoint, weights, folder, on_progress)
             return _finish(folder, target, _info(checkpoint, "fp32", options), on_progress)
         with _staging(target.with_name("fp32-for-int8")) as fp32:
-            _write_fp32(checkpoint, model, fp32, on_progress)
+            _write_fp32(checkpoint, weights, fp32, on_progress)
             _quantize_into(fp32, folder, options.weight_bits, on_progress)
         return _finish(folder, target, _info(checkpoint, "int8", options), on_progress)
 

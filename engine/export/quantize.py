@@ -47,20 +47,48 @@ from onnx import TensorProto, helper, numpy_helper
 from engine.embedding import EMBEDDING_FILE, embedding_record
 from engine.export.weights import WEIGHTS_FILE, load_graph, save_graphs, tensor_array
 
+# Elements a step works on (16 MB of float32): a big matrix (the 96103 x 1024 lm_head) is
+# quantized a block of rows at a time, so its float temporaries never exceed this.
+_BLOCK = 1 << 22
+
+
+def _row_blocks(weight: np.ndarray) -> range:
+    rows = max(1, _BLOCK // max(1, weight.shape[1]))
+    return range(0, weight.shape[0], rows)
+
+
+def _scales(peak: np.ndarray, bits: int) -> np.ndarray:
+    scale = peak.astype(np.float32) / (2 ** (bits - 1) - 1)
+    scale[scale == 0] = 1.0
+    return scale
+
+
+def _rounded(weight: np.ndarray, scale: np.ndarray, bits: int, rows: range, *, per_row: bool) -> np.ndarray:
+    """int8 ``clip(rint(weight / scale))``, block by block; ``scale`` is (N,) per column or per row."""
+    limit = 2 ** (bits - 1) - 1
+    q = np.empty(weight.shape, np.int8)
+    for start in rows:
+        block = slice(start, start + rows.step)
+        q[block] = np.clip(np.rint(weight[block] / (scale[block, None] if per_row else scale)), -limit, limit)
+    return q
+
 
 def quantize_columns(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """(K, N) float -> (K, N) int8 and (N,) float32 scales, symmetric per column."""
-    limit = 2 ** (bits - 1) - 1
-    scale = np.abs(weight).max(axis=0).astype(np.float32) / limit  # (N,)
-    scale[scale == 0] = 1.0
-    q = np.clip(np.rint(weight / scale), -limit, limit).astype(np.int8)
-    return q, scale
+    rows = _row_blocks(weight)
+    peak = np.zeros(weight.shape[1], dtype=weight.dtype)
+    for start in rows:
+        np.maximum(peak, np.abs(weight[start:start + rows.step]).max(axis=0), out=peak)
+    scale = _scales(peak, bits)  # (N,)
+    return _rounded(weight, scale, bits, rows, per_row=False), scale
 
 
 def quantize_rows(weight: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """(N, K) float -> (N, K) int8 and (N,) float32 scales, symmetric per row."""
-    q, scale = quantize_columns(weight.T, bits)
-    return np.ascontiguousarray(q.T), scale
+    rows = _row_blocks(weight)
+    peak = np.concatenate([np.abs(weight[start:start + rows.step]).max(axis=1) for start in rows])  # (N,)
+    scale = _scales(peak, bits)
+    return _rounded(weight, scale, bits, rows, per_row=True), scale
 
 
 ACTIVATIONS = ("rows", "tensor")  # one scale per token vector (exported), or per tensor (benchmarked)
@@ -228,22 +256,30 @@ def quantize_folder(
 ) -> list[Path]:
     """Quantize ``fp32_dir/<name>.onnx`` graphs and the token embedding into ``out_dir``.
 
-    The embedding's rows are quantized as the lm_head's are, so a tied pair is stored once.
+    The embedding's rows are quantized as the lm_head's are, so a tied pair is stored once. Each
+    graph is quantized when ``save_graphs`` comes to it and written before the next, and each
+    weight is read when its turn comes, so memory holds one int8 graph, not the model.
     """
-    graphs = {}
-    for name in names:
-        if on_graph:
-            on_graph(name)
-        graphs[name] = quantize_model(load_graph(fp32_dir / f"{name}.onnx"), fp32_dir, bits=bits,
-                                      activations=activations, keep_fp32=keep_fp32)
+    def quantized(name: str) -> Callable[[], onnx.ModelProto]:
+        def load() -> onnx.ModelProto:
+            if on_graph:
+                on_graph(name)
+            return quantize_model(load_graph(fp32_dir / f"{name}.onnx"), fp32_dir, bits=bits,
+                                  activations=activations, keep_fp32=keep_fp32)
+        return load
+
+    graphs = {name: quantized(name) for name in names}
     records = json.loads((fp32_dir / EMBEDDING_FILE).read_text(encoding="utf-8"))
-    arrays = {}
+    arrays, done = {}, {}
     for stack, record in records.items():
         rows = record["rows"]
-        table = np.memmap(fp32_dir / record["file"], dtype=np.float32, mode="r", offset=rows["offset"],
-                          shape=tuple(rows["shape"]))
-        arrays[f"{stack}.rows"], arrays[f"{stack}.scales"] = quantize_rows(np.asarray(table), bits)
-        del table
+        where = (record["file"], rows["offset"])
+        if where not in done:  # the encoder's and the decoder's tables are one when tied
+            table = np.fromfile(fp32_dir / record["file"], dtype=np.float32, count=int(np.prod(rows["shape"])),
+                                offset=rows["offset"]).reshape(rows["shape"])
+            done[where] = quantize_rows(table, bits)
+            del table
+        arrays[f"{stack}.rows"], arrays[f"{stack}.scales"] = done[where]
     paths, offsets = save_graphs(graphs, fp32_dir, out_dir, arrays=arrays)
     int8_records = {
         stack: embedding_record(WEIGHTS_FILE, (offsets[f"{stack}.rows"], arrays[f"{stack}.rows"].shape, "int8"),

@@ -170,3 +170,32 @@ def _varint(data: bytes, position: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise ValueError("a number longer than 10 bytes")
+
+
+# What the export copies as it is, when the checkpoint has it.
+TOKENIZER_SIDECARS = ("tokenizer_config.json", "special_tokens_map.json")
+
+
+def write_tokenizer(checkpoint: Path, out: Path) -> None:
+    """Give the export folder ``out`` the checkpoint's ``tokenizer.json``: its own when it has one,
+    else converted from its ``spiece.model`` (with the ``offset`` its tokenizer_config names); and
+    its tokenizer_config.json and special_tokens_map.json, copied."""
+    import json
+    import shutil
+
+    for name in TOKENIZER_SIDECARS:
+        if (checkpoint / name).is_file():
+            shutil.copyfile(checkpoint / name, out / name)
+    if (checkpoint / "tokenizer.json").is_file():
+        shutil.copyfile(checkpoint / "tokenizer.json", out / "tokenizer.json")
+        return
+    if not (checkpoint / "spiece.model").is_file():
+        raise EngineError(
+            f"{checkpoint} has no tokenizer (tokenizer.json or spiece.model): it is not a complete "
+            f"checkpoint. Download it again."
+        )
+    try:
+        offset = int(json.loads((out / "tokenizer_config.json").read_text()).get("offset", OFFSET))
+    except (OSError, ValueError, TypeError):
+        offset = OFFSET
+    write_tokenizer_json(checkpoint / "spiece.model", out / "tokenizer.json", offset=offset)

@@ -29,14 +29,20 @@ def load_graph(path: Path) -> onnx.ModelProto:
 
 
 def tensor_array(tensor: TensorProto, base_dir: Path) -> np.ndarray:
-    """The tensor's values, read from the graph or memory-mapped from its external file."""
+    """The tensor's values, from the graph or read from its external file.
+
+    An external tensor is read into memory of its own (not mapped): a mapping's pages stay in the
+    process until it is closed, so passes over every weight (quantization) would hold them all.
+    """
     if not external_data_helper.uses_external_data(tensor):
         return numpy_helper.to_array(tensor)
     info = external_data_helper.ExternalDataInfo(tensor)
     dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
     count = int(np.prod(tensor.dims)) if tensor.dims else 1
-    data = np.memmap(base_dir / info.location, dtype=np.uint8, mode="r", offset=info.offset or 0)
-    return data[: count * dtype.itemsize].view(dtype).reshape(tuple(tensor.dims))
+    data = np.fromfile(base_dir / info.location, dtype=dtype, count=count, offset=info.offset or 0)
+    if data.size != count:
+        raise ValueError(f"{base_dir / info.location} ends before the tensor {tensor.name!r} it should hold")
+    return data.reshape(tuple(tensor.dims))
 
 
 def _tensor_bytes(tensor: TensorProto, base_dir: Path) -> bytes:
@@ -52,13 +58,16 @@ class SharedWriter:
         self.file = open(path, "wb")  # noqa: SIM115 - closed by save_graphs
         self.offsets: dict[tuple[int, bytes], tuple[int, int]] = {}
 
-    def place(self, data_type: int, data: bytes) -> tuple[int, int]:
-        key = (data_type, hashlib.sha256(data).digest())
+    def place(self, data_type: int, data: bytes | np.ndarray) -> tuple[int, int]:
+        """(offset, length) of ``data`` in the file, written now unless equal bytes already are.
+        An array must be C-contiguous; its bytes are hashed and written without a copy."""
+        view = memoryview(data).cast("B")
+        key = (data_type, hashlib.sha256(view).digest())
         if key not in self.offsets:
             offset = -self.file.tell() % ALIGNMENT + self.file.tell()
             self.file.seek(offset)
-            self.file.write(data)
-            self.offsets[key] = (offset, len(data))
+            self.file.write(view)
+            self.offsets[key] = (offset, len(view))
         return self.offsets[key]
 
 
@@ -95,7 +104,7 @@ def save_graphs(
             del model
         for name, array in (arrays or {}).items():
             data_type = onnx.helper.np_dtype_to_tensor_dtype(array.dtype)
-            offsets[name] = writer.place(data_type, np.ascontiguousarray(array).tobytes())[0]
+            offsets[name] = writer.place(data_type, np.ascontiguousarray(array))[0]
     finally:
         writer.file.close()
     return paths, offsets
