@@ -50,6 +50,10 @@ def default_models_root() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "models"
 
 
+# Names Windows cannot give a folder (with any extension); it also drops a name's trailing dots.
+_WINDOWS_RESERVED = re.compile(r"(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?", re.IGNORECASE)
+
+
 def _safe_part(part: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", part).lstrip(".")
     return cleaned or "_"
@@ -60,7 +64,8 @@ def model_slug(model_id: str) -> str:
 
     ``google/pegasus-xsum`` -> ``google--pegasus-xsum``. A local checkpoint folder is named by its
     last part and a hash of its absolute path. Anything that is not a plain hub id (``..``, odd
-    characters) also gets a hash, so a hostile id can neither escape the root nor collide.
+    characters, a leading or doubled ``/``) also gets a hash, so a hostile id can neither escape
+    the root nor collide; so do names Windows cannot use for a folder (``con``, ``nul``, ...).
     """
     path = Path(model_id).expanduser()
     if path.is_dir():
@@ -68,7 +73,8 @@ def model_slug(model_id: str) -> str:
         return f"local--{_safe_part(path.resolve().name)}-{digest}"
     parts = [p for p in model_id.split("/") if p]
     slug = "--".join(_safe_part(p) for p in parts) or "_"
-    if parts != [_safe_part(p) for p in parts] or "--" in model_id or len(parts) > 2:
+    plain = model_id == "/".join(parts) and parts == [_safe_part(p) for p in parts] and len(parts) <= 2
+    if not plain or "--" in model_id or _WINDOWS_RESERVED.fullmatch(slug) or slug.endswith("."):
         slug += "-" + hashlib.sha256(model_id.encode()).hexdigest()[:10]
     return slug
 

@@ -101,6 +101,7 @@ def _download(model_id: str, revision: str | None, token, on_progress) -> Checkp
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
+        HFValidationError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
@@ -126,6 +127,11 @@ def _download(model_id: str, revision: str | None, token, on_progress) -> Checkp
                     tqdm_class=_progress_tqdm(on_progress),
                 )
             )
+    except HFValidationError as e:  # before any request: the id cannot name a repository
+        raise ModelNotFoundError(
+            f"{model_id!r} is neither a folder nor a Hugging Face model id (an id is owner/name, e.g. "
+            f"google/pegasus-cnn_dailymail, of letters, digits, '-', '_' and '.'): {e}"
+        ) from e
     except GatedRepoError as e:
         raise EngineError(
             f"{model_id} is gated: accept its terms on the Hugging Face Hub and give an access token."
