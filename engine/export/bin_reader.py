@@ -5,8 +5,9 @@ This reader's unpickler knows a short allow-list of names (``ALLOWED``): the one
 writes for a dict of tensors. It maps each to a stand-in of its own that only records what the
 file describes (which storage, dtype, offset, shape, strides); nothing named by the file is ever
 imported or called. Any other name is refused with ``UnsafeCheckpointError`` before anything else
-happens. The storages themselves are raw bytes: they are memory-mapped, and a tensor becomes a
-numpy array only when asked for (``TensorRef.load``), checked against its storage's real size.
+happens. The storages themselves are raw bytes, found where the archive places them, and a tensor
+becomes a numpy array only when asked for (``LazyTensor.load``: one positioned read of its
+storage), checked against its storage's real size.
 
 Both of torch's formats are read:
 - zip (torch >= 1.6): ``<dir>/data.pkl``, storages in ``<dir>/data/<key>``, ``<dir>/byteorder``;

@@ -1,9 +1,9 @@
 """A Pegasus checkpoint as the graph writer needs it: its full config, and each tensor by name.
 
 ``PegasusWeights.from_checkpoint(folder)`` reads a checkpoint folder with numpy alone
-(``checkpoint_reader``: safetensors or a restricted reader of ``pytorch_model.bin``), memory-mapped
-and one tensor when asked, so the export holds about one layer at a time, never the model, and
-needs neither torch nor transformers. ``PegasusWeights.from_model(model)`` serves the same names
+(``checkpoint_reader``: safetensors or a restricted reader of ``pytorch_model.bin``), one tensor
+when asked, so the export holds about one layer at a time, never the model, and needs neither
+torch nor transformers. ``PegasusWeights.from_model(model)`` serves the same names
 from a ``PegasusForConditionalGeneration`` already loaded in torch (fast-Pegasus's
 ``export_and_get_onnx_model(model)``). Both give the same bytes for the same checkpoint, so their
 exports are the same file (tests/test_torch_free_export.py).
