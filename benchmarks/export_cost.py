@@ -14,7 +14,6 @@ cached), so its size is the real checkpoint's.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import shutil
 import statistics
 import tempfile
@@ -23,17 +22,10 @@ from pathlib import Path
 from benchmarks.machine import describe, load_snapshot
 from benchmarks.memory import run_once
 from benchmarks.models import ModelFiles, build_checkpoint, default_cache_dir, shape
+from engine.model_dir import sha256_file  # standard library and platformdirs only
 
 WAYS = {"checkpoint folder, numpy": [], "model loaded in torch": ["--from-model"]}
 GiB = 2**30
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 24):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _checkpoint(name: str, cache: Path) -> Path:
@@ -52,7 +44,7 @@ def measure(checkpoint: Path, rounds: int, precision: str, work: Path) -> dict[s
                               "--onnx-root", str(out), "--ct2", str(work / "unused")], work / "export.log")
             results[way]["seconds"].append(reply["seconds"])
             results[way]["peak_rss"].append(reply["peak_rss"])
-            results[way]["sha256"].add(_sha256(Path(reply["folder"]) / "weights.bin"))
+            results[way]["sha256"].add(sha256_file(Path(reply["folder"]) / "weights.bin"))
             results[way]["imported_torch"] = reply["imported_torch"]
             shutil.rmtree(out)
     return results

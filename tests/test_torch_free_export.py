@@ -221,3 +221,15 @@ def test_quantizing_in_blocks_gives_the_one_pass_bytes(monkeypatch, shape):
             if ours[0].shape != q.shape:
                 q = q.T
             assert ours[0].tobytes() == np.ascontiguousarray(q).tobytes() and ours[1].tobytes() == scale.tobytes()
+
+
+def test_the_export_cost_benchmark_times_both_ways_and_finds_the_same_bytes(tmp_path):
+    """``python -m benchmarks.export_cost`` on the trained fixture: each way in its own process,
+    only the loaded-model way imports torch, and both write the same weights.bin."""
+    from benchmarks.export_cost import measure, table
+
+    results = measure(TINY_PEGASUS, rounds=1, precision="int8", work=tmp_path)
+    numpy_way, torch_way = results["checkpoint folder, numpy"], results["model loaded in torch"]
+    assert (numpy_way["imported_torch"], torch_way["imported_torch"]) == (False, True)
+    assert numpy_way["peak_rss"][0] > 0 and torch_way["seconds"][0] > 0
+    assert "same weights.bin (sha256) both ways: yes" in table(results)
