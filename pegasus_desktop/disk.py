@@ -44,6 +44,14 @@ def checkpoint_bytes(model_id: str) -> int | None:
         return None
 
 
+def needs_download(model_id: str) -> bool:
+    """Whether exporting ``model_id`` downloads its checkpoint first: not for a local folder, nor
+    for a hub id whose complete checkpoint is in the Hugging Face cache (no network asked)."""
+    from engine.export.checkpoint import is_cached
+
+    return not Path(model_id).expanduser().is_dir() and not is_cached(model_id)
+
+
 def check_free_space(
     size: int | None, root: Path, *, precision: str = "int8", download: bool = True
 ) -> str:
@@ -52,7 +60,7 @@ def check_free_space(
 
     ``download`` counts the checkpoint's own download too: the default, since a size alone does
     not say whether the checkpoint is on this machine already (better a check slightly too
-    strict than an export that fills the disk).
+    strict than an export that fills the disk); ``needs_download`` tells.
     """
     free = files.free_space(root)
     if free is None:

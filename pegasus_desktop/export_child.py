@@ -78,10 +78,11 @@ def run_export(model_id: str, root: str, precision: str, conn) -> None:
     log.info("exporting %s (%s) into %s", model_id, precision, root)
     try:
         from engine.errors import DiskFullError
-        from pegasus_desktop.disk import check_free_space, checkpoint_bytes
+        from pegasus_desktop.disk import check_free_space, checkpoint_bytes, needs_download
 
         try:
-            room = check_free_space(checkpoint_bytes(model_id), Path(root), precision=precision)
+            room = check_free_space(checkpoint_bytes(model_id), Path(root), precision=precision,
+                                    download=needs_download(model_id))
         except DiskFullError as e:  # refused before anything was written: no traceback to show
             conn.send(failure_from(e, with_details=False))
             return

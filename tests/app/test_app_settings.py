@@ -244,3 +244,24 @@ def test_token_goes_to_huggingface_hub_not_the_settings_file(qtbot, monkeypatch)
     assert "hf_secret" not in settings_path().read_text()
     dialog._remove_token()
     assert dialog.token_status.text() == "No token is saved."
+
+
+def test_a_checkpoint_already_on_this_machine_needs_no_room_for_its_download(tmp_path, tiny_checkpoint,
+                                                                             monkeypatch):
+    """A local folder, or a hub id whose checkpoint is in the Hugging Face cache, is not counted
+    twice: the first run asks room for the export's copies only. A hub id not in the cache is."""
+    from huggingface_hub import constants
+
+    from pegasus_desktop.disk import needs_download
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # this test's own cache
+    assert needs_download(str(tiny_checkpoint)) is False
+    assert needs_download("acme/tiny-pegasus") is True
+    repo = tmp_path / "hub" / "models--acme--tiny-pegasus"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(tiny_checkpoint, repo / "snapshots" / commit)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    assert needs_download("acme/tiny-pegasus") is False
+    (repo / "snapshots" / commit / "model.safetensors").unlink()  # an incomplete snapshot
+    assert needs_download("acme/tiny-pegasus") is True
