@@ -3,10 +3,13 @@
     pegasus-summarize export MODEL [--out DIR] [--precision int8|fp32]
     pegasus-summarize summarize FILE|- [--model MODEL] [--beams N] [--min-length N] [--max-length N]
     pegasus-summarize summarize FILE... | DIR [--out DIR|FILE.csv|FILE.jsonl] [--format txt|md]
+                                [--batch-size N] [--ray [ADDRESS]]
 
 Messages and progress go to stderr. One file's summary goes to stdout, so it can be piped; a batch
 writes one summary per file to ``--out`` (or to stdout, each under its file name), reports a file
-that fails and goes on, and exits with 1 if any failed.
+that fails and goes on, and exits with 1 if any failed. A batch's documents are summarized
+``--batch-size`` at a time in one generate() call (each gets the summary it gets alone); with
+``--ray`` the same job runs on a Ray cluster (``engine.cluster``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from engine.documents import SUPPORTED_SUFFIXES, TEXT_SUFFIXES, read_document, r
 from engine.errors import EngineError, GenerationCancelled
 from engine.generation import GenerationOptions
 from engine.model_dir import PRECISIONS, default_models_root
+from engine.summarizer import DEFAULT_BATCH_SIZE
 
 DEFAULT_MODEL = "google/pegasus-cnn_dailymail"
 log = logging.getLogger(__name__)
@@ -142,48 +146,78 @@ def _summarize_one(args, source: str) -> int:
 
 
 def _summarize_batch(args, files: list[Path]) -> int:
+    """Every file, its pieces summarized ``--batch-size`` at a time (``summarize_documents``);
+    results are written in the files' order as soon as the files before them are done."""
+    if args.ray is not None:
+        return _summarize_on_ray(args, files)
     from tqdm import tqdm
 
-    from engine.long_document import summarize_document
+    from engine.long_document import summarize_documents
 
     summarizer, options = _load(args)
     output = open_output(args.out, args.format) if args.out is not None else None
     failed: list[Path] = []
+    results: dict[int, BatchResult] = {}
+    written = 0
     bar = tqdm(total=len(files), desc="summarize", unit=" file", file=sys.stderr, dynamic_ncols=True)
+
+    def on_chunk(index: int, chunk) -> None:
+        if chunk.summary is None:
+            name = files[index].name
+            bar.set_postfix_str(f"{name}: part {chunk.index + 1}/{chunk.count}" if chunk.count > 1 else name)
+
     try:
-        for path in files:
-            bar.set_postfix_str(path.name)
-
-            def on_chunk(chunk, name=path.name) -> None:
-                if chunk.count > 1 and chunk.summary is None:
-                    bar.set_postfix_str(f"{name}: part {chunk.index + 1}/{chunk.count}")
-
-            try:
-                summary = summarize_document(summarizer, read_input(path), options, mode=args.mode,
-                                             on_chunk=on_chunk)
-                result = BatchResult.from_summary(path, summary)
-                if output is None:
-                    bar.write(f"==> {path} <==\n{summary.text}\n", file=sys.stdout)
-                else:
-                    output.write(result)
-            except Exception as e:
-                log.debug("summarizing %s failed", path, exc_info=True)
+        readers = [lambda path=path: read_input(path) for path in files]
+        for index, outcome in summarize_documents(summarizer, readers, options, mode=args.mode,
+                                                  batch_size=args.batch_size, on_chunk=on_chunk):
+            path = files[index]
+            if isinstance(outcome, Exception):
+                log.debug("summarizing %s failed", path, exc_info=outcome)
                 failed.append(path)
-                message = str(e) or type(e).__name__
+                message = str(outcome) or type(outcome).__name__
                 bar.write(f"error: {message if str(path) in message else f'{path}: {message}'}", file=sys.stderr)
-                if output is not None:
-                    output.write(BatchResult(path, "failed", error=message))
+                results[index] = BatchResult(path, "failed", error=message)
+            else:
+                results[index] = BatchResult.from_summary(path, outcome)
             bar.update()
+            while written in results:  # in the files' order
+                _write_result(results.pop(written), output, bar)
+                written += 1
     finally:
+        for index in sorted(results):  # interrupted: the files finished after a gap keep their rows too
+            _write_result(results[index], output, bar)
         bar.close()
         if output is not None:
             output.close()
     where = f" to {args.out}" if args.out is not None else ""
     print(f"Summarized {len(files) - len(failed)} of {len(files)} files{where}.", file=sys.stderr)
     if failed:
+        failed.sort(key=files.index)
         print(f"{len(failed)} failed: {', '.join(str(p) for p in failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_result(result: BatchResult, output, bar) -> None:
+    if output is not None:
+        output.write(result)
+    elif result.status == "ok":
+        bar.write(f"==> {result.file} <==\n{result.summary}\n", file=sys.stdout)
+
+
+def _summarize_on_ray(args, files: list[Path]) -> int:
+    from engine.cluster import summarize_on_ray
+
+    if args.out is None or Path(args.out).suffix.lower() not in (".jsonl", ".parquet"):
+        raise ValueError("--ray writes one table: give --out FILE.jsonl or --out FILE.parquet.")
+    options = GenerationOptions(num_beams=args.beams, min_length=args.min_length, max_length=args.max_length)
+    report = summarize_on_ray(
+        files, args.out, model=args.model, precision=args.precision, root=args.models_dir, options=options,
+        mode=args.mode, batch_size=args.batch_size, address=args.ray or None, n_threads=args.threads,
+        on_progress=lambda message: print(message, file=sys.stderr, flush=True),
+    )
+    print(f"Summarized {report.ok} of {report.total} files to {args.out} on Ray.", file=sys.stderr)
+    return 1 if report.failed else 0
 
 
 class _RemovedAllowPickle(argparse.Action):
@@ -194,6 +228,13 @@ class _RemovedAllowPickle(argparse.Action):
             "--allow-pickle is gone: pytorch_model.bin is now always read by a loader that rebuilds "
             "only tensors and never runs code, with no option to unpickle it fully. Remove the option."
         )
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more; got {value}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,6 +272,12 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--min-length", type=int, default=None, help="minimum summary length in tokens")
     summarize.add_argument("--max-length", type=int, default=None, help="maximum summary length in tokens")
     summarize.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")
+    summarize.add_argument("--batch-size", type=_positive, default=DEFAULT_BATCH_SIZE,
+                           help=f"a batch's documents (or parts) summarized together in one call "
+                                f"(default {DEFAULT_BATCH_SIZE}; the summaries do not depend on it)")
+    summarize.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                           help="run the batch on a Ray cluster (ADDRESS, or a local one when omitted); "
+                                "needs the ray extra and --out FILE.jsonl or FILE.parquet")
     summarize.set_defaults(run=_summarize)
     return parser
 

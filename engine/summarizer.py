@@ -4,6 +4,13 @@ It owns the onnxruntime sessions and the tokenizer, so the model is loaded once 
 every request. Streaming, cancelling and options are plain callbacks and dataclasses: this module
 knows nothing about Qt or terminals. A text longer than the model reads is cut here; for the
 whole of a long document see ``engine.long_document``.
+
+``summarize_batch`` summarizes several texts in one ``generate()`` call (the decoder's weights are
+then read once per step for all of them), and ``summarize_many`` any number of texts in such
+calls of ``batch_size``, sorted by length so that little padding is run. Each text gets exactly
+the tokens it gets alone: int8 activations are quantized per row and the source is padded in whole
+blocks (``engine.model.SOURCE_BLOCK``), so a row's logits do not depend on its neighbours
+(tests/test_batch_exact.py).
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +34,9 @@ from engine.tokenizer import TextTokenizer
 # same tokens in fewer decoder runs. 8: the most a run verifies; the draft adapts below that to
 # what was accepted, and the benchmark's verification cost per position shows where more stops paying.
 DRAFT_TOKENS = 8
+# Inputs per generate() call in batch jobs (the CLI's --batch-size, the app's Batch view). Measured
+# on the cnn_dailymail shape, int8, 2 threads (benchmarks/throughput.py, benchmarks/NOTES.md).
+DEFAULT_BATCH_SIZE = 4
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,72 @@ class Summarizer:
             return options
         return dataclasses.replace(options, prompt_lookup_num_tokens=DRAFT_TOKENS)
 
+    def _encode(self, text: str) -> tuple[list[int], list[int]]:
+        """(all ids, the ids the model reads) of a non-empty text."""
+        if not text or not text.strip():
+            raise ValueError("There is no text to summarize: the input is empty.")
+        ids = self.tokenizer.encode(text)
+        return ids, self.tokenizer.truncate(ids, self.max_input_tokens)
+
+    def summarize_batch(
+        self,
+        texts: Sequence[str],
+        options: GenerationOptions | None = None,
+        *,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[Summary]:
+        """Summarize ``texts`` in one generate() call: each gets the summary ``summarize`` gives it
+        alone. A summary's ``seconds`` is its share of the call (the call's time / len(texts)).
+        Raises ValueError if any text is empty (before anything runs)."""
+        if not texts:
+            return []
+        encoded = [self._encode(text) for text in texts]
+        kept = [k for _, k in encoded]
+        ids = np.zeros((len(kept), max(map(len, kept))), np.int64)  # (batch, longest)
+        mask = np.zeros_like(ids)
+        for row, k in enumerate(kept):
+            ids[row, : len(k)], mask[row, : len(k)] = k, 1
+        ids[mask == 0] = int(self.model.generation_defaults.get("pad_token_id", 0))
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", InputTruncatedWarning)
+            sequences = self.model.generate(ids, mask, options=self.with_drafting(options), should_stop=should_stop)
+        share = (time.perf_counter() - start) / len(texts)
+        eos = self.tokenizer.eos_token_id
+        summaries = []
+        per_input = len(sequences) // len(texts)  # num_return_sequences: the best comes first
+        for row, (all_ids, k) in zip(sequences[::per_input], encoded):
+            best = _own_tokens([int(t) for t in row], eos)
+            truncated = len(k) < len(all_ids)
+            summaries.append(Summary(self.tokenizer.decode(best), tuple(best), len(all_ids), truncated, share))
+        return summaries
+
+    def summarize_many(
+        self,
+        texts: Sequence[str],
+        options: GenerationOptions | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        should_stop: Callable[[], bool] | None = None,
+        on_summary: Callable[[int, Summary], None] | None = None,
+    ) -> list[Summary]:
+        """Summarize every text (none empty) in generate() calls of up to ``batch_size`` texts of
+        similar length; returns the summaries in the order of ``texts``. ``on_summary(index,
+        summary)`` is called as each call finishes. For documents longer than the model reads, and
+        for per-document failures, see ``engine.long_document.summarize_documents``."""
+        check_batch_size(batch_size)
+        lengths = [len(self._encode(text)[1]) for text in texts]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        results: list[Summary | None] = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            group = order[start : start + batch_size]
+            for index, summary in zip(group, self.summarize_batch([texts[i] for i in group], options,
+                                                                  should_stop=should_stop)):
+                results[index] = summary
+                if on_summary is not None:
+                    on_summary(index, summary)
+        return results
+
     def summarize(
         self,
         text: str,
@@ -104,10 +180,7 @@ class Summarizer:
     ) -> Summary:
         """Summarize ``text``. ``on_text`` gets the best summary so far after every decoder run.
         Greedy search drafts from the article unless ``options`` say otherwise (``with_drafting``)."""
-        if not text or not text.strip():
-            raise ValueError("There is no text to summarize: the input is empty.")
-        ids = self.tokenizer.encode(text)
-        kept = self.tokenizer.truncate(ids, self.max_input_tokens)
+        ids, kept = self._encode(text)
         on_token = None
         if on_text is not None:
 
@@ -124,3 +197,18 @@ class Summarizer:
         seconds = time.perf_counter() - start
         best = [int(t) for t in sequences[0]]
         return Summary(self.tokenizer.decode(best), tuple(best), len(ids), len(kept) < len(ids), seconds)
+
+
+def check_batch_size(batch_size: int) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1; got {batch_size!r}")
+    return batch_size
+
+
+def _own_tokens(row: list[int], eos: int) -> list[int]:
+    """A batch row without the padding that follows its end: up to and including its first eos
+    after the decoder start token (greedy pads finished rows with pad, beam search with eos), or
+    all of it when it ran to the longest length without one."""
+    if eos in row[1:]:
+        return row[: row.index(eos, 1) + 1]
+    return row

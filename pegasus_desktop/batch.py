@@ -1,10 +1,14 @@
-"""The Batch view's queue: files waiting, one summarized at a time on the engine's worker thread.
+"""The Batch view's queue: files waiting, summarized in groups on the engine's worker thread.
 
-``BatchQueue`` holds the items and sends them, one by one, to the window's ``EngineClient`` (the
-same long-lived model as the Summary page). Each file is read with the app's document reader off
-the GUI thread, then summarized on the worker. A file that fails is marked and the queue goes on;
-Cancel stops the file being summarized within a decoder step and leaves the rest queued. One file
-can be removed, or retried alone.
+``BatchQueue`` holds the items and sends them, a group at a time, to the window's ``EngineClient``
+(the same long-lived model as the Summary page). A group's files are read with the app's document
+reader off the GUI thread, then summarized on the worker together (``EngineClient.summarize_many``:
+their pieces several per generate() call, each file getting exactly the summary it gets alone).
+The first group of a run is one file, so the first summary shows after one file's time; the next
+ones hold ``batch_size`` files. Each file keeps its own status and request: a file that fails is
+marked and the others go on; Cancel stops the group being summarized within a decoder step (its
+unfinished files are marked cancelled) and leaves the rest queued. One file can be removed, or
+retried alone.
 
 With a ``HistoryStore``, every finished summary is kept in History (with its article), and the
 queue itself (files, status, which History entry holds each summary) is stored at every change,
@@ -26,6 +30,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 from engine import ChunkSummary, DocumentSummary, GenerationOptions
 from engine.batch import BatchResult, collect_inputs, open_output
 from engine.documents import SUPPORTED_SUFFIXES, DocumentError, read_document
+from engine.summarizer import DEFAULT_BATCH_SIZE
 from pegasus_desktop.history import Entry, HistoryStore, QueueRow
 from pegasus_desktop.signals import emit
 from pegasus_desktop.tasks import run_in_background
@@ -86,18 +91,22 @@ class BatchQueue(QObject):
         parent: QObject | None = None,
         store: HistoryStore | None = None,
         model: Callable[[], object] = lambda: None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
-        """``options`` gives the generation options and the document mode when a file starts;
-        ``model`` the loaded ``ModelInfo`` (for History)."""
+        """``options`` gives the generation options and the document mode when a group starts;
+        ``model`` the loaded ``ModelInfo`` (for History); ``batch_size`` the files of a group."""
         super().__init__(parent)
         self.engine = engine
         self.options = options
         self.store = store
         self.model = model
+        self.batch_size = batch_size
         self.items: list[BatchItem] = []
-        self.request = 0  # the engine request of the item being summarized, 0 for none
-        self.current = -1
+        self._running = False  # from start (or retry) until the last group is done
+        self.active: list[BatchItem] = []  # the group's files still being read or summarized
+        self.requests: dict[int, BatchItem] = {}  # engine request -> its item, while summarized
         self.stopping = False
+        self.first_group = True  # the run's first group is one file (its summary shows soon)
         self.only: BatchItem | None = None  # a file retried alone
         self.reads = 0  # numbers the reads, so a late one is recognised
         self.running_options: tuple[GenerationOptions, str] | None = None
@@ -139,7 +148,7 @@ class BatchQueue(QObject):
 
     @property
     def running(self) -> bool:
-        return self.current >= 0
+        return self._running
 
     def add(self, paths: Iterable[Path]) -> tuple[int, int]:
         """Queue files, and the documents of folders; (added, skipped: other types or already queued)."""
@@ -169,17 +178,14 @@ class BatchQueue(QObject):
     def clear(self) -> None:
         """Remove every item but the one being summarized."""
         self.items = [item for item in self.items if item.status == RUNNING]
-        self.current = 0 if self.items else -1
         emit(self.reset)
 
     def remove(self, row: int) -> bool:
         """Take one file off the queue (not the one being summarized); its summary stays in
         History."""
-        if not 0 <= row < len(self.items) or row == self.current:
+        if not 0 <= row < len(self.items) or self.items[row].status == RUNNING:
             return False
         del self.items[row]
-        if self.current > row:
-            self.current -= 1
         emit(self.reset)
         return True
 
@@ -193,6 +199,7 @@ class BatchQueue(QObject):
         if not self.running:
             self.only = item
             self.stopping = False
+            self.first_group = True
             self._next()
         return True
 
@@ -214,6 +221,7 @@ class BatchQueue(QObject):
                 emit(self.changed, row)
         self.stopping = False
         self.only = None
+        self.first_group = True
         self._next()
 
     def cancel(self) -> None:
@@ -222,50 +230,66 @@ class BatchQueue(QObject):
             self.engine.cancel()
 
     def _next(self) -> None:
-        candidates = [self.only] if self.only is not None else self.items
-        row = next(
-            (self.items.index(i) for i in candidates if i in self.items and i.status == QUEUED), -1
-        )
+        """Start the next group: up to ``batch_size`` queued files (one for a run's first)."""
         was_running = self.running
-        if row < 0 or self.stopping:
-            self.current, self.request, self.only = -1, 0, None
+        if self.stopping:
+            group = []
+        elif self.only is not None:
+            group = [self.only] if self.only in self.items and self.only.status == QUEUED else []
+        else:
+            size = 1 if self.first_group else self.batch_size
+            group = [item for item in self.items if item.status == QUEUED][:size]
+        self.active, self.requests = list(group), {}
+        self._running = bool(group)
+        if not group:
+            self.only = None
             if was_running:
                 emit(self.running_changed, False)
             return
-        item = self.items[row]
-        item.status, item.detail = RUNNING, ""
-        self.current = row
-        self.request = -1  # reading the file
+        self.first_group = False
+        for item in group:
+            item.status, item.detail = RUNNING, ""
         self.reads += 1
-        read, path = self.reads, item.path
-        run_in_background(lambda: _read(read, path), self._read_done, self._read_failed)
-        emit(self.changed, row)
+        read, paths = self.reads, [item.path for item in group]
+        run_in_background(lambda: _read(read, paths), self._read_done, self._read_failed)
+        for item in group:
+            emit(self.changed, self.items.index(item))
         if not was_running:
             emit(self.running_changed, True)
 
     @Slot(object)
-    def _read_done(self, result: tuple[int, str | None, str]) -> None:
-        read, text, problem = result
+    def _read_done(self, result: tuple[int, list[tuple[str | None, str]]]) -> None:
+        read, texts = result
         if read != self.reads or not self.running:
             return
-        item = self.items[self.current]
-        if self.stopping:
-            self._done(-1, CANCELLED, "")
-        elif text is None:
-            self._done(-1, FAILED, problem)
-        else:
-            item.article = text
+        readable = []
+        for item, (text, problem) in zip(list(self.active), texts):
+            if self.stopping:
+                self._settle(item, CANCELLED, "")
+            elif text is None:
+                self._settle(item, FAILED, problem)
+            else:
+                item.article = text
+                readable.append(item)
+        if readable:
             self.running_options = self.options()
-            self.request = self.engine.summarize(text, *self.running_options)
+            requests = self.engine.summarize_many(
+                [item.article for item in readable], *self.running_options, self.batch_size
+            )
+            self.requests = dict(zip(requests, readable))
+        else:
+            self._next()
 
     @Slot(object, str)
     def _read_failed(self, error: Exception, details: str) -> None:
         log.error("reading a batch file failed\n%s", details)
-        if self.running and self.request == -1:
-            self._done(-1, FAILED, f"Reading the file failed: {error}")
+        if self.running and not self.requests:
+            for item in list(self.active):
+                self._settle(item, FAILED, f"Reading the file failed: {error}")
+            self._next()
 
     def _item(self, request: int) -> BatchItem | None:
-        return self.items[self.current] if request == self.request and self.running else None
+        return self.requests.get(request)
 
     @Slot(int, object)
     def _chunk(self, request: int, chunk: ChunkSummary) -> None:
@@ -273,7 +297,7 @@ class BatchQueue(QObject):
         if item is not None and chunk.count > 1 and chunk.summary is None:
             stage = "part" if chunk.round == 1 else "combining"
             item.detail = f"{stage} {chunk.index + 1} of {chunk.count}"
-            emit(self.changed, self.current)
+            emit(self.changed, self.items.index(item))
 
     @Slot(int, object)
     def _finished(self, request: int, summary: DocumentSummary) -> None:
@@ -290,17 +314,25 @@ class BatchQueue(QObject):
         self._done(request, CANCELLED, "")
 
     def _done(self, request: int, status: str, detail: str, summary=None) -> None:
-        item = self._item(request)
+        item = self.requests.pop(request, None)
         if item is None:
             return
+        self._settle(item, status, detail, summary)
+        if not self.requests:  # the whole group is done
+            self._next()
+
+    def _settle(self, item: BatchItem, status: str, detail: str, summary=None) -> None:
+        """One file of the group is done (or failed, or was cancelled)."""
         item.status, item.detail, item.summary = status, detail, summary
         if summary is not None:
             item.entry_id = self._keep(item, summary)
         item.article = None
         if item is self.only:
             self.stopping = True
-        emit(self.changed, self.current)
-        self._next()
+        if item in self.active:
+            self.active.remove(item)
+        if item in self.items:
+            emit(self.changed, self.items.index(item))
 
     def _keep(self, item: BatchItem, summary: DocumentSummary) -> int | None:
         """Store a finished file's summary in History; its id, or None when it could not be."""
@@ -339,12 +371,16 @@ class BatchQueue(QObject):
         return sum(1 for item in finished if item.status == DONE)
 
 
-def _read(read: int, path: Path) -> tuple[int, str | None, str]:
-    """(read number, the document's text or None, why it cannot be read): off the GUI thread."""
-    try:
-        return read, read_document(path), ""
-    except DocumentError as e:
-        return read, None, str(e)
+def _read(read: int, paths: list[Path]) -> tuple[int, list[tuple[str | None, str]]]:
+    """(read number, per file: the document's text or None, why it cannot be read): off the GUI
+    thread."""
+    texts = []
+    for path in paths:
+        try:
+            texts.append((read_document(path), ""))
+        except DocumentError as e:
+            texts.append((None, str(e)))
+    return read, texts
 
 
 def _modes_in(folder: Path) -> dict[str, int]:

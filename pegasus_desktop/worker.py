@@ -1,7 +1,10 @@
 """The engine on a worker thread: one long-lived ``Summarizer``, typed signals, a cancel flag.
 
 Every request goes through ``engine.summarize_document`` (a long text whole, in parts, or only its
-beginning); a batch item also reads its file here, off the GUI thread.
+beginning); a batch item also reads its file here, off the GUI thread. The Batch view sends a
+group of texts at once (``summarize_many``): they go through ``engine.summarize_documents``, their
+pieces summarized several per generate() call, and each text keeps its own request number, so
+its progress, result, failure and cancelling are reported exactly as for a text sent alone.
 
 ``EngineClient`` lives on the GUI thread. It owns a ``QThread`` and a ``SummarizerWorker`` moved to
 it, and talks to the worker only through queued signals. Cancelling writes a request number that
@@ -23,7 +26,7 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from engine import EngineError, GenerationCancelled, GenerationOptions, Summarizer
 from engine.documents import DocumentError, read_document
-from engine.long_document import summarize_document
+from engine.long_document import summarize_document, summarize_documents
 from pegasus_desktop.signals import emit
 
 log = logging.getLogger(__name__)
@@ -103,6 +106,55 @@ class SummarizerWorker(EngineSignals):
     def summarize(self, request: int, text: str, options: GenerationOptions, mode: str) -> None:
         self._summarize(request, lambda: text, options, mode)
 
+    @Slot(int, list, object, str, int)
+    def summarize_many(
+        self, first: int, texts: list, options: GenerationOptions, mode: str, batch_size: int
+    ) -> None:
+        """Summarize ``texts`` (request numbers first, first + 1, ...) in generate() calls of
+        ``batch_size``; each text's signals are those of a request of its own."""
+        if len(texts) == 1:
+            self._summarize(first, lambda: texts[0], options, mode)
+            return
+        requests = range(first, first + len(texts))
+        if requests[-1] <= self.cancel_up_to:
+            for request in requests:
+                emit(self.cancelled, request)
+            return
+        if self.summarizer is None:
+            for request in requests:
+                emit(self.failed, request, "No model is loaded yet.", "")
+            return
+        pending = set(requests)
+        try:
+            for index, outcome in summarize_documents(
+                self.summarizer,
+                texts,
+                options,
+                mode=mode,
+                batch_size=batch_size,
+                on_chunk=lambda index, chunk: emit(self.chunk, first + index, chunk),
+                should_stop=lambda: first <= self.cancel_up_to,
+            ):
+                pending.discard(first + index)
+                if isinstance(outcome, Exception):
+                    self._report_failure(first + index, outcome)
+                else:
+                    emit(self.finished, first + index, outcome)
+        except GenerationCancelled:
+            for request in sorted(pending):
+                emit(self.cancelled, request)
+        except Exception as e:  # bad options: every text not done fails with the same reason
+            for request in sorted(pending):
+                self._report_failure(request, e)
+
+    def _report_failure(self, request: int, error: Exception) -> None:
+        if isinstance(error, (ValueError, DocumentError)):  # empty text, bad options, unreadable
+            emit(self.failed, request, str(error), "")
+        else:
+            log.error("summarizing failed", exc_info=error)
+            details = "".join(traceback.format_exception(error))
+            emit(self.failed, request, f"Summarizing failed: {error}", details)
+
     @Slot(int, str, object, str)
     def summarize_file(
         self, request: int, path: str, options: GenerationOptions, mode: str
@@ -157,6 +209,7 @@ class EngineClient(EngineSignals):
     _unload_blocking = Signal()
     _summarize = Signal(int, str, object, str)
     _summarize_file = Signal(int, str, object, str)
+    _summarize_many = Signal(int, list, object, str, int)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -170,6 +223,7 @@ class EngineClient(EngineSignals):
         )
         self._summarize.connect(self.worker.summarize)
         self._summarize_file.connect(self.worker.summarize_file)
+        self._summarize_many.connect(self.worker.summarize_many)
         for name in ENGINE_SIGNALS:
             getattr(self.worker, name).connect(getattr(self, name))
         self.thread.finished.connect(self.worker.deleteLater)
@@ -195,6 +249,16 @@ class EngineClient(EngineSignals):
         self._request += 1
         emit(self._summarize_file, self._request, str(path), options, mode)
         return self._request
+
+    def summarize_many(
+        self, texts: list[str], options: GenerationOptions, mode: str, batch_size: int
+    ) -> list[int]:
+        """Summarize ``texts`` together, several per generate() call; returns each text's request
+        number (consecutive). Each is reported as a request of its own."""
+        first = self._request + 1
+        self._request += len(texts)
+        emit(self._summarize_many, first, list(texts), options, mode, batch_size)
+        return list(range(first, first + len(texts)))
 
     def cancel(self) -> None:
         """Cancel every request made so far; takes effect within one decoder step."""

@@ -9,7 +9,6 @@ import json
 import pytest
 from builders import TINY_PEGASUS
 
-import engine.long_document
 from engine import GenerationOptions, Summarizer
 from engine.cli import main
 from engine.long_document import summarize_document
@@ -156,19 +155,41 @@ def test_the_batch_progress_names_the_part_being_read(run, tmp_path):
 
 def test_an_interrupted_batch_keeps_the_rows_it_finished(run, articles, tmp_path, monkeypatch):
     calls = []
+    real = Summarizer.summarize_batch
 
-    def interrupted(summarizer, text, options=None, **kwargs):
-        calls.append(text)
+    def interrupted(self, texts, *args, **kwargs):
+        calls.append(texts)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return summarize_document(summarizer, text, options, **kwargs)
+        return real(self, texts, *args, **kwargs)
 
-    monkeypatch.setattr(engine.long_document, "summarize_document", interrupted)
+    monkeypatch.setattr(Summarizer, "summarize_batch", interrupted)
     out = tmp_path / "out.jsonl"
-    code, _, stderr = run(articles, "--out", out)
+    code, _, stderr = run(articles, "--out", out, "--batch-size", "1")
     assert code == 130 and "cancelled" in stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [r["summary"] for r in rows] == [EXAMPLES[0]["summary"]]
+    # One file was done (the longest first); its row is kept, and the rows follow the files' order.
+    assert len(rows) == 1 and rows[0]["status"] == "ok"
+    assert rows[0]["summary"] in [e["summary"] for e in EXAMPLES[:3]]
+
+
+def test_the_batch_size_changes_no_summary_and_keeps_the_order(run, articles, tmp_path):
+    for n, example in enumerate(EXAMPLES[3:12]):
+        (articles / f"d{n}.txt").write_text(example["article"])
+    tables = {}
+    for size in ("1", "3", "8"):
+        out = tmp_path / f"out{size}.jsonl"
+        code, _, stderr = run(articles, "--out", out, "--batch-size", size)
+        assert code == 0 and "12/12" in stderr
+        tables[size] = [json.loads(line) for line in out.read_text().splitlines()]
+    files = [r["file"] for r in tables["1"]]
+    assert files == sorted(files, key=lambda f: f.rsplit("/", 1)[-1].lower())  # the folder's order
+    for size in ("3", "8"):
+        assert [(r["file"], r["summary"], r["input_tokens"], r["summary_tokens"]) for r in tables[size]] == [
+            (r["file"], r["summary"], r["input_tokens"], r["summary_tokens"]) for r in tables["1"]
+        ]
+    with pytest.raises(SystemExit):
+        run(articles, "--batch-size", "0")
 
 
 def test_nothing_to_read_and_stdin_in_a_batch_are_errors(run, tmp_path):
