@@ -111,7 +111,7 @@ def summarize_on_ray(
                                "batch_size": batch_size, "n_threads": threads},
         batch_size=per_batch,
         batch_format="pandas",
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),  # (concurrency= is deprecated since Ray 2.51)
         num_cpus=threads,
         # Ray Data restarts a dead actor and runs its batch again by default (its actor pool sets
         # max_restarts=-1 and max_task_retries=-1; passing them is deprecated from Ray 2.60).
