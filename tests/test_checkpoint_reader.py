@@ -12,10 +12,10 @@ import os
 import pickle
 import shlex
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
+import children
 import numpy as np
 import pytest
 import torch
@@ -312,15 +312,8 @@ def test_reading_a_checkpoint_imports_neither_torch_nor_transformers(tmp_path):
     save_file({"w": torch.randn(3, 3).bfloat16()}, tmp_path / "model.safetensors")
     (tmp_path / "bin").mkdir()
     (tmp_path / "pytorch_model.bin").rename(tmp_path / "bin" / "pytorch_model.bin")
-    script = (
-        "import sys\n"
-        "from engine.export.checkpoint_reader import read_tensors\n"
-        f"assert read_tensors({str(tmp_path)!r})['w'].shape == (3, 3)\n"
-        f"assert read_tensors({str(tmp_path / 'bin')!r})['w'].shape == (3, 3)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers')))\n"
-    )
-
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(children.command("read_checkpoints", tmp_path, tmp_path / "bin"), env=children.env(),
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

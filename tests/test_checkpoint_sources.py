@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import children
 import pytest
 from builders import SPIECE_TEXT, hub_layout_checkpoint
 from hub_server import LocalHub
@@ -150,29 +151,17 @@ def test_download_size_counts_only_what_the_cache_lacks_and_none_offline(tmp_pat
         hub.close()
 
 
-_DOWNLOAD = r"""
-import json, sys
-from engine.export.pipeline import export
-for repo in sys.argv[2:]:
-    events = []
-    paths = export(repo, sys.argv[1], precision="fp32", on_progress=lambda p: events.append((p.stage, p.done, p.total)))
-    downloads = [e for e in events if e[0] == "download"]
-    print(json.dumps({"repo": repo, "folder": str(paths.folder), "downloads": downloads}))
-"""
-
-
 def test_download_from_the_hub_fetches_pytorch_model_bin_only_when_there_are_no_safetensors(tmp_path):
     """Online (a local stand-in for the hub), a repo with only pytorch_model.bin is downloaded
     with byte progress and exported with no option; a repo with both gets only its safetensors."""
     import os
     import subprocess
-    import sys
 
     hub = _serve(tmp_path, bin_only="bin", both="both")
     try:
         run = subprocess.run(
-            [sys.executable, "-c", _DOWNLOAD, str(tmp_path / "models"), "acme/bin-only", "acme/both"],
-            env=hub.env(os.environ, tmp_path / "hf-home"), cwd=Path(__file__).parents[1],
+            children.command("export_from_hub", tmp_path / "models", "acme/bin-only", "acme/both"),
+            env=children.env(hub.env(os.environ, tmp_path / "hf-home")), cwd=Path(__file__).parents[1],
             capture_output=True, text=True, timeout=600, check=False,
         )
     finally:
