@@ -121,9 +121,13 @@ class Summarizer:
         """Summarize ``texts`` in one generate() call: each gets the summary ``summarize`` gives it
         alone. A summary's ``seconds`` is its share of the call (the call's time / len(texts)).
         Raises ValueError if any text is empty (before anything runs)."""
-        if not texts:
+        return self._summarize_encoded([self._encode(text) for text in texts], options, should_stop)
+
+    def _summarize_encoded(self, encoded: list[tuple[list[int], list[int]]], options: GenerationOptions | None,
+                           should_stop: Callable[[], bool] | None) -> list[Summary]:
+        """``summarize_batch`` of texts already encoded by ``_encode``."""
+        if not encoded:
             return []
-        encoded = [self._encode(text) for text in texts]
         kept = [k for _, k in encoded]
         ids = np.zeros((len(kept), max(map(len, kept))), np.int64)  # (batch, longest)
         mask = np.zeros_like(ids)
@@ -134,10 +138,10 @@ class Summarizer:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", InputTruncatedWarning)
             sequences = self.model.generate(ids, mask, options=self.with_drafting(options), should_stop=should_stop)
-        share = (time.perf_counter() - start) / len(texts)
+        share = (time.perf_counter() - start) / len(encoded)
         eos = self.tokenizer.eos_token_id
         summaries = []
-        per_input = len(sequences) // len(texts)  # num_return_sequences: the best comes first
+        per_input = len(sequences) // len(encoded)  # num_return_sequences: the best comes first
         for row, (all_ids, k) in zip(sequences[::per_input], encoded):
             best = _own_tokens([int(t) for t in row], eos)
             truncated = len(k) < len(all_ids)
@@ -158,13 +162,13 @@ class Summarizer:
         summary)`` is called as each call finishes. For documents longer than the model reads, and
         for per-document failures, see ``engine.long_document.summarize_documents``."""
         check_batch_size(batch_size)
-        lengths = [len(self._encode(text)[1]) for text in texts]
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        encoded = [self._encode(text) for text in texts]  # once: the lengths order the calls
+        order = sorted(range(len(texts)), key=lambda i: -len(encoded[i][1]))
         results: list[Summary | None] = [None] * len(texts)
         for start in range(0, len(order), batch_size):
             group = order[start : start + batch_size]
-            for index, summary in zip(group, self.summarize_batch([texts[i] for i in group], options,
-                                                                  should_stop=should_stop)):
+            for index, summary in zip(group, self._summarize_encoded([encoded[i] for i in group], options,
+                                                                     should_stop)):
                 results[index] = summary
                 if on_summary is not None:
                     on_summary(index, summary)

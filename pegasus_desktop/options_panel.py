@@ -49,6 +49,16 @@ def length_presets(defaults: dict, limit: int) -> dict[str, tuple[int, int]]:
     }
 
 
+def _choices(name: str, items: tuple[tuple[str, str], ...], tooltip: str) -> QComboBox:
+    """A combo box of (label, value) items, named for tests and styles."""
+    box = QComboBox()
+    box.setObjectName(name)
+    for label, value in items:
+        box.addItem(label, value)
+    box.setToolTip(tooltip)
+    return box
+
+
 class OptionsPanel(QWidget):
     changed = Signal()
 
@@ -70,14 +80,11 @@ class OptionsPanel(QWidget):
             self.length_group.addButton(button)
             row.addWidget(button)
         self.length_group.buttonClicked.connect(self._preset_clicked)
-        self.search = QComboBox()
-        self.search.setObjectName("searchMode")
-        for label, search in SEARCHES:
-            self.search.addItem(label, search)
-        self.search.setToolTip(
+        self.search = _choices(
+            "searchMode", SEARCHES,
             "Best: the model's own beam search (its default). Fast: one candidate at a time, "
             "checking the words it copies from the article several at once; about twice as fast, "
-            "and the wording can differ a little."
+            "and the wording can differ a little.",
         )
         self.search.currentIndexChanged.connect(self._search_changed)
         self.search.setAccessibleName("Search")  # no label: the window's minimum width stays 700
@@ -88,13 +95,10 @@ class OptionsPanel(QWidget):
         self.advanced_button.setToolTip("Beams, lengths, length penalty and repetition")
         self.advanced_button.toggled.connect(self._show_advanced)
         row.addWidget(self.advanced_button)
-        self.mode = QComboBox()  # the page places it, under Summarize
-        self.mode.setObjectName("documentMode")
-        for label, mode in DOCUMENT_MODES:
-            self.mode.addItem(label, mode)
-        self.mode.setToolTip(
+        self.mode = _choices(  # the page places it, under Summarize
+            "documentMode", DOCUMENT_MODES,
             "A text longer than the model reads at once: summarize all of it in parts and combine "
-            "the parts' summaries, or only its beginning (faster)."
+            "the parts' summaries, or only its beginning (faster).",
         )
         self.mode.currentIndexChanged.connect(lambda _: emit(self.changed))
         row.addStretch(1)

@@ -21,6 +21,27 @@ import time
 from pathlib import Path
 
 
+def serve(answer) -> http.server.ThreadingHTTPServer:
+    """An HTTP/1.1 server on a free port of 127.0.0.1, in a daemon thread, that hands every HEAD and
+    GET to ``answer(handler, body)`` (``body`` False for HEAD)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_HEAD(self):
+            answer(self, body=False)
+
+        def do_GET(self):
+            answer(self, body=True)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 class LocalHub:
     """Repositories ``{repo_id: folder}`` served at ``self.url``; ``api_delay`` slows the listing."""
 
@@ -33,24 +54,8 @@ class LocalHub:
         self.api_delay = api_delay
         self.sent: list[tuple[str, str]] = []  # (repo_id, file name) of every GET of a file
         self.requests: list[str] = []  # the path of every request, HEAD or GET
-        hub = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_HEAD(self):
-                hub._answer(self, body=False)
-
-            def do_GET(self):
-                hub._answer(self, body=True)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(self._answer)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
 
     def close(self) -> None:
         self.server.shutdown()

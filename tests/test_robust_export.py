@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import http.server
 import io
 import json
 import multiprocessing
@@ -27,6 +26,7 @@ from pathlib import Path
 import children
 import numpy as np
 import pytest
+from hub_server import serve
 
 from engine.errors import DiskFullError, EngineError
 from engine.model_dir import export_dir, lock_path, model_folder_lock, remove_stale_staging, verify
@@ -55,24 +55,9 @@ class FakeHub:
         # hold_midway(): the next weights download stops halfway until released, so that a test
         # can kill its client mid-transfer for certain, however slow or loaded the machine is.
         self.hold, self.midway, self.release = threading.Event(), threading.Event(), threading.Event()
-        hub = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_HEAD(self):
-                hub.answer(self, body=False)
-
-            def do_GET(self):
-                hub.answer(self, body=True)
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = serve(self.answer)
         self.server.handle_error = lambda request, address: None  # clients are killed mid-answer
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def hold_midway(self) -> None:
         self.midway.clear()
