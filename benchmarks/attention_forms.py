@@ -7,6 +7,8 @@ in the shapes of the cnn_dailymail checkpoint: 16 heads of 64, a 512-token sourc
 - ``encoder``: the encoder's self-attention over all source positions, from a fused Q/K/V tensor.
 - ``cross``: a decoder step's cross-attention: the queries of one input's beams against its
   precomputed (1, heads, src, head_dim) K/V.
+- ``cross_form``: that cross-attention in each of the forms the decoder has had
+  (``CROSS_FORMS``), for ``python -m benchmarks.experiments cross-forms``.
 - ``self``: a decoder step's self-attention: the cache's rows gathered, one position appended.
 
 The "ours" forms copy the operator chains of ``engine/export/graphs.py``; keep them in step.
@@ -71,7 +73,7 @@ def encoder(fused: bool):
 def cross(fused: bool):
     """16 chained layers: ``q`` (rows, d_model) of one input's beams against ``k{i}``/``v{i}``."""
     inputs = [helper.make_tensor_value_info("q", FLOAT, ["rows", D_MODEL])]
-    constants = {"flat": np.array([-1, D_MODEL])}
+    constants = {"flat": np.array([-1, D_MODEL]), "at2": np.array([2]), "at3": np.array([3])}
     if fused:
         inputs.append(helper.make_tensor_value_info("mask", TensorProto.INT32, [1, SOURCE]))
         constants["group"] = np.array([1, -1, D_MODEL])
@@ -85,18 +87,61 @@ def cross(fused: bool):
             nodes.append(_node("MultiHeadAttention", [f"g{i}", f"k{i}", f"v{i}", "", "mask"], [f"a{i}"],
                                num_heads=HEADS, scale=SCALE))
         else:
-            nodes += [
-                _node("Transpose", [f"g{i}"], [f"g{i}_t"], perm=[0, 2, 1, 3]),
-                _node("FusedMatMul", [f"k{i}", f"g{i}_t"], [f"s{i}"], alpha=SCALE, transB=1),  # keys as M
-                _node("Transpose", [f"s{i}"], [f"s{i}_t"], perm=[0, 1, 3, 2]),
-                _node("Add", [f"s{i}_t", "mask"], [f"m{i}"]),
-                _node("Softmax", [f"m{i}"], [f"p{i}"], axis=-1),
-                _node("MatMul", [f"p{i}", f"v{i}"], [f"h{i}"]),
-                _node("Transpose", [f"h{i}"], [f"a{i}"], perm=[0, 2, 1, 3]),
-            ]
+            nodes.append(_node("Transpose", [f"g{i}"], [f"g{i}_t"], perm=[0, 2, 1, 3]))
+            nodes += _cross_nodes("queries-as-m", f"g{i}_t", f"k{i}", f"v{i}", "mask", f"h{i}")  # the decoder's form
+            nodes.append(_node("Transpose", [f"h{i}"], [f"a{i}"], perm=[0, 2, 1, 3]))
         nodes.append(_node("Reshape", [f"a{i}", "flat"], [f"o{i}"]))
         previous = f"o{i}"
     return _model(nodes, inputs, [previous], constants)
+
+
+# The decoder's cross-attention forms, (1, heads, q, head_dim) queries against (1, heads, src, head_dim)
+# K/V. Scores and then probs @ value:
+# "keys-as-m": key @ query.T, transposed; one M=1 product per query (the decoder until 2026-12-02);
+# "queries-as-m": query @ key.T; one M=1 product per query (the decoder now, engine/export/graphs.py);
+# "one-gemm": both in one product with the queries as M (a query's bits depend on the others);
+# "each-query": both as one M=1 product per query.
+CROSS_FORMS = ("keys-as-m", "queries-as-m", "one-gemm", "each-query")
+
+
+def _cross_nodes(form: str, q: str, k: str, v: str, mask: str, out: str) -> list:
+    if form == "keys-as-m":
+        nodes = [_node("FusedMatMul", [k, q], [f"{out}/st"], alpha=SCALE, transB=1),
+                 _node("Transpose", [f"{out}/st"], [f"{out}/s"], perm=[0, 1, 3, 2])]
+    elif form == "each-query":
+        nodes = [_node("Unsqueeze", [q, "at3"], [f"{out}/q5"]), _node("Unsqueeze", [k, "at2"], [f"{out}/k5"]),
+                 _node("FusedMatMul", [f"{out}/q5", f"{out}/k5"], [f"{out}/s5"], alpha=SCALE, transB=1),
+                 _node("Squeeze", [f"{out}/s5", "at3"], [f"{out}/s"])]
+    else:
+        nodes = [_node("FusedMatMul", [q, k], [f"{out}/s"], alpha=SCALE, transB=1)]
+    nodes += [_node("Add", [f"{out}/s", mask], [f"{out}/m"]), _node("Softmax", [f"{out}/m"], [f"{out}/p"], axis=-1)]
+    if form == "one-gemm":
+        return nodes + [_node("MatMul", [f"{out}/p", v], [out])]
+    return nodes + [_node("Unsqueeze", [f"{out}/p", "at3"], [f"{out}/p5"]), _node("Unsqueeze", [v, "at2"], [f"{out}/v5"]),
+                    _node("MatMul", [f"{out}/p5", f"{out}/v5"], [f"{out}/o5"]),
+                    _node("Squeeze", [f"{out}/o5", "at3"], [out])]
+
+
+def cross_form(form: str):
+    """16 independent layers of one ``form`` (``CROSS_FORMS``): ``q`` (1, heads, queries, head_dim)
+    against ``k{i}``/``v{i}`` -> ``o{i}`` (1, heads, queries, head_dim)."""
+    inputs = [helper.make_tensor_value_info("q", FLOAT, [1, HEADS, "queries", HEAD_DIM])]
+    constants = {"mask": np.zeros((1, 1, 1, SOURCE), np.float32), "at2": np.array([2]), "at3": np.array([3])}
+    nodes, outputs = [], []
+    for i in range(LAYERS):
+        inputs += [helper.make_tensor_value_info(f"{t}{i}", FLOAT, [1, HEADS, SOURCE, HEAD_DIM]) for t in "kv"]
+        nodes += _cross_nodes(form, "q", f"k{i}", f"v{i}", "mask", f"o{i}")
+        outputs.append(f"o{i}")
+    return _model(nodes, inputs, outputs, constants)
+
+
+def cross_form_feeds(queries: int, sets: int) -> list[dict[str, np.ndarray]]:
+    """``sets`` different inputs of ``cross_form``: cycled through, their K/V (64 MB a set at the
+    cnn shape) come from memory, as a decoder step's do, rather than from the CPU's caches."""
+    rng = np.random.default_rng(0)
+    return [{"q": rng.standard_normal((1, HEADS, queries, HEAD_DIM), np.float32)}
+            | {f"{t}{i}": rng.standard_normal((1, HEADS, SOURCE, HEAD_DIM), np.float32)
+               for i in range(LAYERS) for t in "kv"} for _ in range(sets)]
 
 
 def self_attention(fused: bool, rows: int):

@@ -8,6 +8,7 @@
     python -m benchmarks.experiments four-bit-decoder FP32_DIR INT8_DIR  # greedy with a 4-bit decoder
     python -m benchmarks.experiments export-memory CHECKPOINT  # peak RSS of each export stage
     python -m benchmarks.experiments repeat EXPORT_DIR       # the same summary again and again, in one process
+    python -m benchmarks.experiments cross-forms             # a step's cross-attention in each form, 1-8 queries
     python -m benchmarks.experiments int8-rows               # each int8 form at 1-16 rows, and whether rows stay independent
 
 Unlike the benchmark, these are not head-to-head timings of whole engines: they explain where
@@ -280,6 +281,49 @@ def attention(args) -> None:
         print(f"{shape:24s} {' | '.join(cells)}  (largest difference {difference:.1e})")
 
 
+def cross_forms(args) -> None:
+    """A decoder step's cross-attention alone (16 layers of the cnn shape, 512 source tokens) in each
+    form the decoder has had (``attention_forms.CROSS_FORMS``), at 1, 4 and 8 queries per input,
+    rounds alternated across forms; the K/V cycle through several sets so they come from memory.
+    Also whether each form gives every query the bits that query gets alone."""
+    import onnxruntime as ort
+
+    from benchmarks import attention_forms as forms
+    from benchmarks.machine import cpu_model
+    from engine.runtime import session_options
+
+    sessions = {form: ort.InferenceSession(forms.cross_form(form).SerializeToString(),
+                                           session_options(args.threads)) for form in forms.CROSS_FORMS}
+    print(f"{cpu_model()}, {args.threads} thread(s), ms for 16 layers of cross-attention, median of "
+          f"{args.rounds} rounds")
+    for queries in args.queries:
+        sets = forms.cross_form_feeds(queries, args.sets)
+        times: dict[str, list[float]] = {form: [] for form in forms.CROSS_FORMS}
+        for _ in range(args.rounds):
+            for form, session in sessions.items():  # one session at a time (see bandwidth)
+                for feeds in sets:  # warm: every set once
+                    session.run(None, feeds)
+                start = time.perf_counter()
+                for feeds in sets:
+                    session.run(None, feeds)
+                times[form].append((time.perf_counter() - start) / len(sets))
+                time.sleep(args.pause)
+        alone = {form: _each_query_alone(session, sets[0]) for form, session in sessions.items()}
+        cells = [f"{form} {np.median(t) * 1000:.2f}{'' if alone[form] else ' (a query differs alone)'}"
+                 for form, t in times.items()]
+        print(f"{queries} queries: " + " | ".join(cells))
+
+
+def _each_query_alone(session, feeds: dict) -> bool:
+    """Does every query of ``feeds`` get, run alone, the bits it gets among the others?"""
+    together = session.run(None, feeds)
+    for i in range(feeds["q"].shape[2]):
+        alone = session.run(None, feeds | {"q": np.ascontiguousarray(feeds["q"][:, :, i:i + 1])})
+        if any(not np.array_equal(a[:, :, 0], t[:, :, i]) for a, t in zip(alone, together)):
+            return False
+    return True
+
+
 def four_bit_decoder(args) -> None:
     """512 tokens in and 64 steps out: the int8 export's encoder with its own int8 decoder, and
     with the fp32 export's decoder in 4 bits. ``--rows 4`` runs the steps of one input's 4 beams
@@ -440,6 +484,14 @@ def main(argv: list[str] | None = None) -> None:
     f.add_argument("--threads", type=int, default=2)
     f.add_argument("--rounds", type=int, default=3)
     f.set_defaults(run=four_bit_decoder)
+    c = commands.add_parser("cross-forms")
+    c.add_argument("--queries", type=int, nargs="+", default=[1, 4, 8])
+    c.add_argument("--threads", type=int, default=2)
+    c.add_argument("--rounds", type=int, default=5)
+    c.add_argument("--sets", type=int, default=8, help="K/V sets cycled through (64 MB each at the cnn shape)")
+    c.add_argument("--pause", type=float, default=0.3)
+    c.set_defaults(run=cross_forms)
+
     i = commands.add_parser("int8-rows")
     i.add_argument("--layers", type=int, default=16)
     i.add_argument("--rows", type=int, nargs="+", default=[1, 4, 8, 16])

@@ -79,6 +79,20 @@ def test_attention_compares_ours_with_multi_head_attention(monkeypatch, capsys):
     assert all("ours " in line and "MultiHeadAttention " in line for line in lines[1:])
 
 
+def test_cross_forms_times_each_form_and_checks_each_query_alone(monkeypatch, capsys):
+    from benchmarks import attention_forms
+
+    monkeypatch.setattr(attention_forms, "LAYERS", 2)
+    monkeypatch.setattr(attention_forms, "SOURCE", 64)
+    lines = _lines(capsys, "cross-forms", "--queries", 1, 8, "--rounds", 1, "--sets", 2, "--pause", 0)
+    assert [line.split(":")[0] for line in lines[1:]] == ["1 queries", "8 queries"], lines
+    for line in lines[1:]:
+        cells = dict(cell.strip().split(" ", 1) for cell in line.split(": ", 1)[1].split(" | "))
+        assert set(cells) == set(attention_forms.CROSS_FORMS), line
+        # The decoder's form gives each query its bits alone, as a drafted position needs.
+        assert "differs" not in cells["queries-as-m"], line
+
+
 def test_int8_rows_times_each_form_and_checks_rows_stay_independent(monkeypatch, capsys):
     from benchmarks import int8_forms
 
