@@ -88,7 +88,7 @@ def cross(fused: bool):
                                num_heads=HEADS, scale=SCALE))
         else:
             nodes.append(_node("Transpose", [f"g{i}"], [f"g{i}_t"], perm=[0, 2, 1, 3]))
-            nodes += _cross_nodes("keys-as-m", f"g{i}_t", f"k{i}", f"v{i}", "mask", f"h{i}")  # the decoder's form
+            nodes += _cross_nodes("queries-as-m", f"g{i}_t", f"k{i}", f"v{i}", "mask", f"h{i}")  # the decoder's form
             nodes.append(_node("Transpose", [f"h{i}"], [f"a{i}"], perm=[0, 2, 1, 3]))
         nodes.append(_node("Reshape", [f"a{i}", "flat"], [f"o{i}"]))
         previous = f"o{i}"
@@ -97,8 +97,8 @@ def cross(fused: bool):
 
 # The decoder's cross-attention forms, (1, heads, q, head_dim) queries against (1, heads, src, head_dim)
 # K/V. Scores and then probs @ value:
-# "keys-as-m": key @ query.T, transposed; one M=1 product per query (the decoder's, engine/export/graphs.py);
-# "queries-as-m": query @ key.T; one M=1 product per query (as exact for drafting, see benchmarks/NOTES.md);
+# "keys-as-m": key @ query.T, transposed; one M=1 product per query (the decoder until 2026-12-02);
+# "queries-as-m": query @ key.T; one M=1 product per query (the decoder now, engine/export/graphs.py);
 # "one-gemm": both in one product with the queries as M (a query's bits depend on the others);
 # "each-query": both as one M=1 product per query.
 CROSS_FORMS = ("keys-as-m", "queries-as-m", "one-gemm", "each-query")

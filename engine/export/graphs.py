@@ -10,9 +10,9 @@
   Its cache may start empty, so there is no separate first-step graph. Each input's beams are
   consecutive rows and read that input's cross K/V once, together.
 
-Keys and values are both kept as ``(.., heads, time, head_dim)``. A step's scores are computed as
-``keys @ query.T``: the long side (the source or the cache) is then the GEMM's M, which streams the
-cached keys once; ``query @ keys.T`` with one query row ran about 1.5x slower.
+Keys and values are both kept as ``(.., heads, time, head_dim)``. How a decoder step multiplies
+them is chosen by measurement and so that a drafted position gets a plain step's bits: see
+``_Pegasus.attend``.
 
 Both graphs take ``inputs_embeds``: the token embedding is looked up outside onnxruntime
 (``engine/embedding.py``), from the same ``(vocab, d_model)`` bytes that the decoder's lm_head
@@ -93,18 +93,28 @@ class _Pegasus:
                queries: str = "many", pad_keys: tuple[str, str] | None = None) -> str:
         """softmax(query @ key.T * scaling + mask) @ value, on (.., heads, time, head_dim) tensors.
 
-        ``queries`` says how the scores are best computed: "many" (the encoder) or "few" (the
-        decoder: a few new positions per row against the cache, or per input against its source).
-        For "few", ``key @ query.T`` keeps the long side as M and the new positions as N, then the
-        small result is transposed; and ``probs @ value`` runs as one M=1 product per position
-        (the positions become a batch axis that ``value`` is broadcast over, without a copy). So
-        each position is summed in the same order whether 1 or 12 positions run, and a drafted
-        position gets the bits a plain step gives it. (With the positions as M, the GEMM took
-        other paths for 1 and for several rows, and the last-bit differences, amplified by int8's
-        rounding of the next layer's activations, reached 0.03 in the cnn shape's logits.)
+        ``queries`` says how the products are best computed: "many" (the encoder), "cache" (the
+        decoder's self-attention: a few new positions per row against its cache) or "source" (the
+        decoder's cross-attention: one input's beams and their new positions against its source).
+
+        In the decoder, a drafted position must get the bits a plain step gives it, whether 1 or
+        12 positions run. ``probs @ value`` therefore runs as one M=1 product per position (the
+        positions become a batch axis that ``value`` is broadcast over, without a copy): with the
+        positions as M, onnxruntime's float GEMM takes its M=1 path for one row and its general
+        kernel for several, and the last-bit differences, amplified by int8's rounding of the
+        next layer's activations, reached 0.03 in the cnn shape's logits. The scores are scaled
+        (``alpha`` = head_dim ** -0.5, never 1), which keeps every M off that M=1 path, so they can
+        take the positions as M:
+        "source" computes ``query @ key.T`` in one product for all of an input's rows, reading its
+        keys once; "cache" computes ``key @ query.T``, each row's cache as M, then transposes the
+        small result. On the Intel Xeon, a step's cross-attention took 0.84x the time of
+        ``key @ query.T`` for one and four queries per input and 0.89x for eight (``python -m
+        benchmarks.experiments cross-forms``); the cache's few keys showed no difference either way.
+        (On the AMD EPYC of earlier sessions, a micro-benchmark had found ``key @ query.T`` faster for
+        the scores: rerun the experiment when the machine changes.)
         """
         g = self.g
-        if queries == "many":
+        if queries in ("many", "source"):
             scores = g.op("FusedMatMul", query, key, domain=MS_DOMAIN, alpha=scaling, transB=1)
         else:
             scores_t = g.op("FusedMatMul", key, query, domain=MS_DOMAIN, alpha=scaling, transB=1)  # (.., src, q)
@@ -231,7 +241,7 @@ def decoder_graph(weights: PegasusWeights, g: GraphBuilder) -> GraphBuilder:
         query, key, value = g.op("Split", g.op("Transpose", qkv, perm=[0, 2, 1, 3]), axis=1, outputs=3)
         key, value = (_append_to_cache(g, past[j], new, present[j], edit_cache, reorder, cache_rows, cache_length)
                       for j, new in ((2 * i, key), (2 * i + 1, value)))
-        out = p.attend(query, key, value, p.scaling(heads), self_mask, queries="few",
+        out = p.attend(query, key, value, p.scaling(heads), self_mask, queries="cache",
                        pad_keys=key_block)  # (rows, heads, new, head_dim)
         out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([-1, d_model]))
         x = g.op("Add", x, p.linear(out, f"{name}.out_proj", f"{attn}.out_proj"))
@@ -239,7 +249,7 @@ def decoder_graph(weights: PegasusWeights, g: GraphBuilder) -> GraphBuilder:
         h = p.norm(x, f"{name}.encoder_attn_layer_norm", f"{layer}.encoder_attn_layer_norm")
         query = g.op("Reshape", p.linear(h, f"{name}.cross_q", f"{cross_attn}.q_proj"), group_queries)
         query = g.op("Transpose", query, perm=[0, 2, 1, 3])  # (batch, heads, beams * new, head_dim)
-        out = p.attend(query, cross[2 * i], cross[2 * i + 1], p.scaling(heads), cross_mask, queries="few")
+        out = p.attend(query, cross[2 * i], cross[2 * i + 1], p.scaling(heads), cross_mask, queries="source")
         out = g.op("Reshape", g.op("Transpose", out, perm=[0, 2, 1, 3]), g.const([-1, d_model]))
         x = g.op("Add", x, p.linear(out, f"{name}.cross_out_proj", f"{cross_attn}.out_proj"))
         x = p.feed_forward(x, name, layer)
