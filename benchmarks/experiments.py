@@ -4,6 +4,7 @@
     python -m benchmarks.experiments bandwidth               # how fast int8 weights stream from memory
     python -m benchmarks.experiments ct2-backends CT2_DIR    # CTranslate2 with each of its CPU GEMM backends
     python -m benchmarks.experiments profile EXPORT_DIR      # time per operator: encoder, decoder step
+    python -m benchmarks.experiments step-parts EXPORT_DIR   # a decoder step with parts taken away
     python -m benchmarks.experiments attention               # our attention operators against MultiHeadAttention
     python -m benchmarks.experiments four-bit-decoder FP32_DIR INT8_DIR  # greedy with a 4-bit decoder
     python -m benchmarks.experiments export-memory CHECKPOINT  # peak RSS of each export stage
@@ -196,6 +197,102 @@ def profile(args) -> None:
                     per_op[event["args"].get("op_name")] += event["dur"] / 1000 / runs
             top = ", ".join(f"{op} {ms:.2f}" for op, ms in per_op.most_common(8))
             print(f"{name} ms per run by operator: {top}")
+
+
+def step_parts(args) -> None:
+    """Where a decoder step's time goes, by taking parts away (1 row, steps from an empty cache):
+    the whole step against 512 and 16 source tokens (the difference is the cross-attention's), the
+    step without its lm_head (the decoder's graph ending at its last layer norm), the step whose
+    self-attention cache is emptied before every step, and the share spent in ``session.run``.
+    Variants alternate, each in its own session, one session at a time (see bandwidth)."""
+    import os
+
+    import onnx
+    import onnxruntime as ort
+
+    from benchmarks.machine import cpu_model
+    from engine.model import OnnxPegasus
+    from engine.runtime import Sessions, session_options
+
+    folder = Path(args.export_dir)
+    with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:  # beside the export: its weights are linked
+        variant = Path(tmp)
+        for item in folder.iterdir():
+            if item.is_file():
+                try:
+                    os.link(item, variant / item.name)
+                except OSError:
+                    (variant / item.name).write_bytes(item.read_bytes())
+        _without_lm_head(onnx.load(str(folder / "decoder.onnx"), load_external_data=False), variant / "no_lm_head.onnx")
+        encoder = ort.InferenceSession(str(folder / "encoder.onnx"), session_options(args.threads))
+        model = OnnxPegasus(str(folder), Sessions(encoder, encoder, folder))
+        vocab, rng = model.decoder_embedding.vocab, np.random.default_rng(0)
+        long = min(512, model.max_positions)
+        inputs = {n: rng.integers(3, vocab, (1, n)) for n in (long, 16)}
+        cross = {n: model.encode(ids, np.ones_like(ids)) for n, ids in inputs.items()}
+        whole = f"whole step, {long} source tokens"
+        cases = {whole: ("decoder.onnx", long, False),
+                 "whole step, 16 source tokens": ("decoder.onnx", 16, False),
+                 f"without the lm_head, {long} source tokens": ("no_lm_head.onnx", long, False),
+                 f"cache emptied before each step, {long} source tokens": ("decoder.onnx", long, True)}
+        times: dict[str, list[float]] = {label: [] for label in cases}
+        in_run: list[float] = []
+        for _ in range(args.rounds):
+            for label, (graph, src, empty) in cases.items():
+                session = ort.InferenceSession(str(variant / graph), session_options(args.threads))
+                step, run = _time_steps(session, model, cross[src], np.ones((1, src), np.int64), args.steps, empty)
+                times[label].append(step)
+                if label == whole:
+                    in_run.append(run)
+                del session
+                time.sleep(args.pause)
+        print(f"{cpu_model()}, {args.threads} thread(s), ms per decoder step (1 row, {args.steps} steps from an empty "
+              f"cache), median of {args.rounds} rounds")
+        for label, values in times.items():
+            print(f"{label}: {np.median(values) * 1000:.2f}")
+        print(f"of the whole step, inside session.run: {np.median(in_run) * 1000:.2f}")
+
+
+def _time_steps(session, model, cross, mask, steps: int, empty_cache: bool) -> tuple[float, float]:
+    """Seconds per step, and per step inside ``session.run``, of ``steps`` greedy steps."""
+    from engine.model import _CachedDecoder
+
+    class Timed:  # the session, counting the time spent in run
+        def __init__(self):
+            self.seconds = 0.0
+
+        def run(self, *a, **k):
+            start = time.perf_counter()
+            try:
+                return session.run(*a, **k)
+            finally:
+                self.seconds += time.perf_counter() - start
+
+    timed = Timed()
+    state = _CachedDecoder(timed, model.decoder_embedding, model.layers, cross, mask, rows=1)
+    empty = dict(state.feeds)
+    state.step(np.zeros((1, 1), np.int64))  # warm-up
+    tokens, timed.seconds = np.zeros((1, 1), np.int64), 0.0
+    start = time.perf_counter()
+    for _ in range(steps):
+        if empty_cache:
+            state.feeds, state.valid = dict(empty), np.zeros((1, 0), bool)
+        logits = state.step(tokens)
+        tokens = np.zeros((1, 1), np.int64) if logits.shape[-1] != model.decoder_embedding.vocab \
+            else logits.argmax(-1)[:, None]
+    return (time.perf_counter() - start) / steps, timed.seconds / steps
+
+
+def _without_lm_head(decoder, path: Path) -> None:
+    """The decoder graph whose ``logits`` output is its last layer norm's output: no lm_head."""
+    import onnx
+
+    nodes = list(decoder.graph.node)
+    last_norm = max(i for i, n in enumerate(nodes) if n.op_type == "LayerNormalization")
+    del decoder.graph.node[last_norm + 1:]  # the lm_head and the logits' reshape; the cache is written before
+    decoder.graph.node.append(onnx.helper.make_node("Identity", [nodes[last_norm].output[0]], ["logits"]))
+    decoder.graph.output[0].CopyFrom(onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, None))
+    onnx.save(decoder, str(path))
 
 
 def _rss_gb() -> float:
@@ -461,6 +558,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rows", type=int, default=1)
     p.add_argument("--steps", type=int, default=16)
     p.set_defaults(run=profile)
+    sp = commands.add_parser("step-parts")
+    sp.add_argument("export_dir")
+    sp.add_argument("--threads", type=int, default=2)
+    sp.add_argument("--steps", type=int, default=48)
+    sp.add_argument("--rounds", type=int, default=3)
+    sp.add_argument("--pause", type=float, default=0.3)
+    sp.set_defaults(run=step_parts)
     e = commands.add_parser("export-memory")
     e.add_argument("checkpoint")
     e.set_defaults(run=export_memory)

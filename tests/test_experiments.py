@@ -41,6 +41,17 @@ def test_profile_times_the_encoder_the_decoder_and_their_operators(folders, caps
     assert lines[3].startswith("decoder ms per run by operator: ")
 
 
+def test_step_parts_times_each_variant_and_leaves_the_export_as_it_was(folders, capsys):
+    before = sorted(p.name for p in folders["int8"].parent.rglob("*"))
+    lines = _lines(capsys, "step-parts", folders["int8"], "--steps", 2, "--rounds", 1, "--pause", 0, "--threads", 1)
+    labels = [line.rsplit(":", 1)[0] for line in lines[1:]]
+    assert labels == ["whole step, 64 source tokens", "whole step, 16 source tokens",  # the fixture's 64 positions
+                      "without the lm_head, 64 source tokens", "cache emptied before each step, 64 source tokens",
+                      "of the whole step, inside session.run"], lines
+    assert all(float(line.rsplit(": ", 1)[1]) > 0 for line in lines[1:])
+    assert sorted(p.name for p in folders["int8"].parent.rglob("*")) == before  # its variants were temporary
+
+
 def test_repeat_times_each_call(folders, capsys):
     (line,) = _lines(capsys, "repeat", folders["int8"], "--calls", 2, "--beams", 2, "--threads", 1)
     assert re.fullmatch(r"2 beam\(s\), 1 threads, s per call in order: [\d.]+, [\d.]+", line), line
