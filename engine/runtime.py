@@ -56,6 +56,17 @@ def session_options(threads: int | None = None) -> ort.SessionOptions:
     return options
 
 
+def releasing_run() -> ort.RunOptions:
+    """Run options that hand the session's unused arena memory back at the end of the run.
+
+    For the encoder: its arena grows to one input's activations (a few hundred MB at 512 tokens)
+    and would otherwise stay that size beside the decoder's for as long as the model is loaded.
+    Re-growing it costs the next encoder run about 4 ms (1.6 %) on the Intel Xeon."""
+    options = ort.RunOptions()
+    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+    return options
+
+
 def _session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
