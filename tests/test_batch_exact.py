@@ -54,6 +54,22 @@ def test_masked_source_blocks_change_no_bit(summarizer):
             assert all(np.array_equal(a, b) for a, b in zip(logits, seen[0][1])), length
 
 
+def test_a_batch_is_encoded_into_each_inputs_own_slice(summarizer):
+    """The encoder takes a batch one input at a time, into slices of the batch's arrays: each
+    input's K/V are its own, bit for bit, with every other input's values elsewhere."""
+    model, rng = summarizer.model, np.random.default_rng(2)
+    ids = np.zeros((3, 48), np.int64)
+    for row, length in enumerate((48, 17, 30)):
+        ids[row, :length] = rng.integers(3, 400, length)
+    mask = (ids != 0).astype(np.int64)
+    batch = model.encode(ids, mask)
+    assert all(c.shape == (3, *c.shape[1:]) and c.flags.c_contiguous for c in batch)
+    for row in range(3):
+        alone = model.encode(ids[row:row + 1], mask[row:row + 1])
+        assert all(np.array_equal(b[row:row + 1], a) for b, a in zip(batch, alone)), row
+    assert not np.array_equal(batch[0][0], batch[0][1])
+
+
 @pytest.mark.parametrize("options", [GREEDY, BEAM4], ids=["greedy-drafted", "beam4"])
 def test_a_batch_gives_each_text_its_summary_alone(summarizer, options):
     texts = articles()
