@@ -54,7 +54,7 @@ def verification_cost(model, rounds: int) -> dict[int, float]:
             start = time.perf_counter()
             state.run(rng.integers(3, model.decoder_embedding.vocab, (1, n)))
             times[n].append(time.perf_counter() - start)
-            state.keep(np.array([1]))  # the next run trims the other n - 1
+            state.keep(1)  # the next run trims the other n - 1
     return {n: statistics.median(t) for n, t in times.items()}
 
 

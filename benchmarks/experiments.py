@@ -276,7 +276,7 @@ def _time_steps(session, model, cross, mask, steps: int, empty_cache: bool) -> t
     start = time.perf_counter()
     for _ in range(steps):
         if empty_cache:
-            state.feeds, state.valid = dict(empty), np.zeros((1, 0), bool)
+            state.feeds, state.slots, state.length = dict(empty), 0, 0
         logits = state.step(tokens)
         tokens = np.zeros((1, 1), np.int64) if logits.shape[-1] != model.decoder_embedding.vocab \
             else logits.argmax(-1)[:, None]

@@ -73,10 +73,10 @@ SOURCE_BLOCK = 16
 class _CachedDecoder:
     """The decoder graph plus its self-attention cache: a ``DecoderState`` (and a ``DraftVerifier``).
 
-    The cache is padded: every row has the same number of slots, and ``valid`` says which hold a
-    token of that row (a row that rejected drafted tokens keeps their slots, masked, until every row
-    has rejected them; then the graph trims them). ``lengths`` is each row's number of tokens, so
-    its next position.
+    Every row's cache holds its own tokens and nothing else, all rows the same number of them
+    (``length``): rows that verify drafts advance in step (``engine/generation/drafting.py`` says
+    why). The arrays may hold more slots than that: the positions of the last run that the rows did
+    not keep, which the graph trims at the next run before it appends.
     """
 
     def __init__(self, session, embedding: TokenEmbedding, layers: int, cross: list[np.ndarray], mask: np.ndarray,
@@ -92,8 +92,8 @@ class _CachedDecoder:
         self.rows = rows
         self.cache_rows = np.arange(rows, dtype=np.int64)  # which past row each row continues
         self.reordered = False
-        self.valid = np.zeros((rows, 0), dtype=bool)  # (rows, slots): the slot holds a token of the row
-        self.lengths = np.zeros(rows, dtype=np.int64)  # (rows,): tokens in each row's cache
+        self.slots = 0  # positions in the cache arrays
+        self.length = 0  # tokens each row keeps of them: its next position
         self.runs = 0  # decoder runs so far (the benchmark and the tests count them)
         self.last_new = 0
 
@@ -104,55 +104,40 @@ class _CachedDecoder:
     def run(self, input_ids: np.ndarray) -> np.ndarray:
         """``new`` tokens per row, (rows, new) -> the logits after each, (rows, new, vocab).
 
-        All ``new`` positions enter the cache; ``keep`` then says how many of them each row keeps.
+        All ``new`` positions enter the cache; ``keep`` then says how many of them the rows keep.
         """
         rows, new = input_ids.shape
-        slots = self.valid.shape[1]
-        # (Beam search reorders but never drafts: a reordered cache is never trimmed.)
-        trim = 0 if self.reordered else slots - self._kept_slots()
-        if trim:  # drafts every row rejected: the graph drops them before it appends
-            slots -= trim
-            self.valid = self.valid[:, :slots]
+        trim = self.slots > self.length  # (beam search reorders but never drafts: never both)
         embeds = self.embedding(input_ids)  # (rows, new, d_model)
         feeds = {
             **self.feeds,
             "inputs_embeds": embeds,
-            "position_ids": self.lengths[:, None] + np.arange(new, dtype=np.int64),
-            "self_attention_mask": self._mask(new),
+            "position_ids": np.tile(self.length + np.arange(new, dtype=np.int64), (rows, 1)),
+            "self_attention_mask": self._mask(rows, new),
             "cache_rows": self.cache_rows,
-            "cache_length": np.array([slots], np.int64),
+            "cache_length": np.array([self.length], np.int64),
             "reorder_cache": np.array(self.reordered),
-            "trim_cache": np.array(bool(trim)),
+            "trim_cache": np.array(trim),
         }
         logits, *presents = self.session.run(self.outputs, feeds)
         self.runs += 1
         self.feeds |= dict(zip(self.past_names, presents))
-        self.valid = np.concatenate([self.valid, np.ones((rows, new), bool)], axis=1)
-        self.lengths = self.lengths + new
+        self.slots = self.length = self.length + new
         self.last_new = new
         self.cache_rows = np.arange(rows, dtype=np.int64)
         self.reordered = False
         return logits  # (rows, new, vocab)
 
-    def keep(self, counts: np.ndarray) -> None:
-        """After ``run`` of ``new`` tokens: row r keeps only the first counts[r] (1..new) of them."""
-        new = self.last_new
-        self.valid[:, self.valid.shape[1] - new:] &= np.arange(new) < np.asarray(counts)[:, None]
-        self.lengths = self.lengths - new + counts
+    def keep(self, count: int) -> None:
+        """After ``run`` of ``new`` tokens: every row keeps only the first ``count`` (1..new) of them."""
+        self.length -= self.last_new - int(count)
 
-    def _kept_slots(self) -> int:
-        """Slots up to the last one any row still holds; later ones can go."""
-        held = self.valid.any(axis=0)
-        return int(held.nonzero()[0][-1]) + 1 if held.any() else 0
-
-    def _mask(self, new: int) -> np.ndarray:
-        """(rows, 1, new, slots + new): 0 where a new position may look, the float minimum elsewhere."""
-        rows, slots = self.valid.shape
-        mask = np.zeros((rows, 1, new, slots + new), np.float32)
-        if not self.valid.all():
-            mask[:, 0, :, :slots] = np.where(self.valid, 0.0, _MASKED)[:, None, :]
+    def _mask(self, rows: int, new: int) -> np.ndarray:
+        """(rows, 1, new, length + new): 0 where a new position may look (its row's cache, the new
+        positions up to itself), the float minimum elsewhere."""
+        mask = np.zeros((rows, 1, new, self.length + new), np.float32)
         if new > 1:  # causal among the new positions
-            mask[:, 0, :, slots:] = np.where(np.tri(new, dtype=bool), 0.0, _MASKED)
+            mask[:, 0, :, self.length:] = np.where(np.tri(new, dtype=bool), 0.0, _MASKED)
         return mask
 
     def reorder(self, rows: np.ndarray) -> None:
@@ -160,7 +145,6 @@ class _CachedDecoder:
         # within one input's beams, which share one cross K/V.
         self.cache_rows = np.ascontiguousarray(self.cache_rows[rows], dtype=np.int64)
         self.reordered = True
-        self.valid, self.lengths = self.valid[rows], self.lengths[rows]
 
 
 def _pad_to_block(ids: np.ndarray, mask: np.ndarray, pad: int, limit: int) -> tuple[np.ndarray, np.ndarray]:

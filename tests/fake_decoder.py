@@ -88,10 +88,10 @@ class FakeState:
             [np.stack([self._advance(r, input_ids[r, j]) for j in range(new)]) for r in range(rows)]
         )  # (rows, new, vocab)
 
-    def keep(self, counts: np.ndarray) -> None:
+    def keep(self, count: int) -> None:
         assert self._before_run is not None, "keep() without a run() before it"
-        for r, count in enumerate(counts):
-            del self.histories[r][self._before_run[r] + int(count) :]
+        for r, before in enumerate(self._before_run):
+            del self.histories[r][before + int(count) :]
         self._before_run = None
 
 

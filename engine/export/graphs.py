@@ -5,7 +5,7 @@
 - The **decoder** graph runs ``new`` positions for each of ``rows`` = inputs x beams: one new token
   per row for a plain step, or the last token plus a draft when drafted tokens are verified (see
   ``engine/generation/drafting.py``). It takes the new tokens, their positions, a self-attention
-  mask (causal among the new positions; cache slots a row rejected are masked), the cache and the
+  mask (causal among the new positions), the cache and the
   cross K/V, and returns the logits of every new position and the cache ``new`` positions longer.
   Its cache may start empty, so there is no separate first-step graph. Each input's beams are
   consecutive rows and read that input's cross K/V once, together.
@@ -189,15 +189,15 @@ def decoder_graph(weights: PegasusWeights, g: GraphBuilder) -> GraphBuilder:
     head_dim = d_model // heads
 
     # ``new`` positions per row: 1 for a plain step, the last token plus the drafted ones when
-    # drafts are verified. Rows advance independently, so each row says where its positions are
-    # (position_ids) and which cached and new keys each of its positions may see
-    # (self_attention_mask: the caller builds the causal part and masks the cache slots a row
-    # rejected; additive, 0 or the float minimum, as transformers' masks).
+    # drafts are verified. Each row says where its positions are (position_ids) and which cached
+    # and new keys each of its positions may see (self_attention_mask, built by the caller: causal
+    # among the new positions; additive, 0 or the float minimum, as transformers' masks). The
+    # runtime keeps the rows in step, so a row's cache never holds another row's rejected slots.
     x = g.input("inputs_embeds", FLOAT, ["rows", "new", d_model])  # the new tokens' scaled embeddings
     position_ids = g.input("position_ids", INT64, ["rows", "new"])
     self_mask = g.input("self_attention_mask", FLOAT, ["rows", 1, "new", "total"])
     # Row r continues the cache of past row cache_rows[r] (beam search's reorder); the cache keeps
-    # only its first cache_length positions (the drafts that every row rejected are dropped). Each
+    # only its first cache_length positions (the drafted positions the rows did not keep). Each
     # is applied only when its flag is set, so a plain greedy step copies the cache once (Concat).
     cache_rows = g.input("cache_rows", INT64, ["rows"])
     cache_length = g.input("cache_length", INT64, [1])

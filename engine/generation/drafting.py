@@ -11,8 +11,15 @@ drafted token the draft is accepted, and the first choice that differs (or the o
 draft) is greedy's own next token. So a run adds between 1 and draft + 1 tokens, and they are the
 tokens plain greedy search would have produced, one step at a time.
 
-Rows advance independently: each has its own length, draft and acceptance, and the decoder keeps
-in its cache only what each row accepted (``DraftVerifier.keep``). A run where no row has a draft
+Each row drafts and verifies its own tokens, but the rows of a batch advance in step: after a
+run, every row still writing keeps as many tokens as the one that kept fewest, and the others give
+back the rest (they are drafted and verified again by the next run, so no token changes). A row
+that kept more than the others would leave the others' rejected slots in the middle of their
+cache, masked: their keys would then sit at other offsets than when each runs alone, the float
+kernels would sum them in another order, and int8's rounding could turn those last bits into a
+different near-tie, so a document's summary could depend on its batch. In step, every row's cache
+is its own tokens and nothing else, and a row's logits equal, bit for bit, its logits run alone
+(tests/test_drafting.py). A row that finishes keeps all its tokens. A run where no row has a draft
 is a plain one-position step. How many tokens a row drafts adapts to what it accepted recently
 (``next_draft_length``).
 
@@ -41,8 +48,8 @@ class DraftVerifier(DecoderState, Protocol):
         appends all ``new`` positions to every row's cache."""
         ...
 
-    def keep(self, counts: np.ndarray) -> None:
-        """After ``run``: row r keeps the first counts[r] (1..new) of the positions just added."""
+    def keep(self, count: int) -> None:
+        """After ``run``: every row keeps the first ``count`` (1..new) of the positions just added."""
         ...
 
 
@@ -108,7 +115,8 @@ def _first_in_output(output: Sequence[int], ngram: tuple[int, ...]) -> int | Non
 
 
 class DraftStats:
-    """What drafting did in one generate call: decoder runs, drafted and accepted tokens."""
+    """What drafting did in one generate call: decoder runs, tokens drafted, drafted tokens kept,
+    and all tokens kept (a drafted token that a row gave back to stay in step is not counted)."""
 
     def __init__(self) -> None:
         self.runs = self.drafted = self.accepted = self.tokens = 0
@@ -143,18 +151,22 @@ def greedy_with_drafts(
             feed[r, 1 : 1 + len(draft)] = draft
         logits = state.step(feed)[:, None] if width == 1 else state.run(feed)  # (rows, width, vocab)
         stats.runs += 1
-        counts = np.ones(batch_size, dtype=np.int64)
-        for r in range(batch_size):
-            if done[r]:
-                continue
+        writing = [r for r in range(batch_size) if not done[r]]
+        counts = {}
+        for r in writing:
             accepted, done[r] = _accept(config, outputs[r], drafts[r], logits[r])
             counts[r] = accepted + 1
             drafter.update(r, len(drafts[r]), accepted)
             stats.drafted += len(drafts[r])
-            stats.accepted += accepted
-            stats.tokens += accepted + 1
+        keep = min((counts[r] for r in writing if not done[r]), default=width)
+        for r in writing:
+            if not done[r]:  # in step with the row that kept fewest (see the module's docstring)
+                del outputs[r][len(outputs[r]) - counts[r] + keep :]
+            kept = counts[r] if done[r] else keep
+            stats.accepted += kept - 1
+            stats.tokens += kept
         if width > 1:
-            state.keep(counts)
+            state.keep(keep)
         if on_token is not None:
             on_token(_padded(outputs, config.pad_token_id))
     return _padded(outputs, config.pad_token_id)
