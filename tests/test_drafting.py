@@ -48,9 +48,16 @@ def test_a_drafted_batch_equals_its_rows_run_one_by_one(summarizer):
         assert (batch[r, len(alone):] == 0).all()
 
 
-def test_drafting_with_beams_is_refused_clearly(summarizer):
-    with pytest.raises(ValueError, match="greedy decoding only"):
-        summarizer.model.generate(np.array([[5, 6, 1]]), num_beams=2, prompt_lookup_num_tokens=4)
+@pytest.mark.parametrize("search", [{"num_beams": 3}, {"do_sample": True, "seed": 7, "top_k": 5}], ids=str)
+def test_drafting_asked_with_beams_or_sampling_is_ignored_with_a_warning(summarizer, search):
+    """As transformers does for beams: code ported from it runs, and gets the search it asked for."""
+    ids = np.array([summarizer.tokenizer.encode(HELD_OUT[5]["article"])])
+    unasked = summarizer.model.generate(ids, **search)
+    stats = DraftStats()
+    with pytest.warns(UserWarning, match="greedy decoding only.*ignored"):
+        asked = summarizer.model.generate(ids, prompt_lookup_num_tokens=4, draft_stats=stats, **search)
+    assert asked.tolist() == unasked.tolist()
+    assert stats.runs == 0  # nothing was drafted
 
 
 def _spy_options(summarizer, monkeypatch) -> list:

@@ -9,6 +9,7 @@ This module knows nothing about models, tokenizers, ONNX or torch: token ids are
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,8 +99,9 @@ class GenerationConfig:
 
     @property
     def drafts(self) -> bool:
-        """Copy drafting is on (greedy only: validation refuses it with beams or sampling)."""
-        return self.prompt_lookup_num_tokens > 0
+        """Copy drafting is on: asked for, and the search is greedy (with beams or sampling it is
+        ignored, with a warning, as transformers does for beams)."""
+        return self.prompt_lookup_num_tokens > 0 and self.num_beams == 1 and not self.do_sample
 
     @property
     def max_new_tokens(self) -> int:
@@ -302,9 +304,12 @@ def _validate(config: GenerationConfig) -> None:
         _check_int("seed", config.seed, minimum=0, accepted=" or None")
     _check_int("prompt_lookup_num_tokens", config.prompt_lookup_num_tokens, minimum=0, accepted=" (0: no drafting)")
     _check_int("max_matching_ngram_size", config.max_matching_ngram_size, minimum=1)
-    if config.drafts and (config.num_beams > 1 or config.do_sample):
-        raise ValueError(
+    if config.prompt_lookup_num_tokens > 0 and not config.drafts:
+        # transformers warns and runs beam search as if not asked; code ported from it keeps working
+        warnings.warn(
             f"`prompt_lookup_num_tokens` ({config.prompt_lookup_num_tokens}) drafts tokens for greedy "
-            f"decoding only, but num_beams is {config.num_beams} and do_sample is {config.do_sample}. "
-            "Set num_beams=1 and do_sample=False, or prompt_lookup_num_tokens=0 (or None)."
+            f"decoding only, but num_beams is {config.num_beams} and do_sample is {config.do_sample}: "
+            "it is ignored, and the search runs as it does without it.",
+            UserWarning,
+            stacklevel=4,
         )
