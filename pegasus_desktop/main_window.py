@@ -57,7 +57,7 @@ class MainWindow(Summarizing, QMainWindow):
         self.request = 0  # the summary being written, 0 for none
         self.request_options = None  # its (GenerationOptions, document mode)
         self.request_search = "best"  # and its search kind (options_panel.SEARCHES)
-        self.search_seconds: dict[str, float] = {}  # the last time with each search kind
+        self.search_seconds: dict[str, float] = {}  # each search kind's last time (model in use)
         self.model_of_summary: tuple[str, str] | None = None  # (model id, precision) of the summary shown
         self.history = self._open_history()
         self._build_widgets()
@@ -245,6 +245,9 @@ class MainWindow(Summarizing, QMainWindow):
                 f"it was written by another model ({model_name(made_by[0])}, {made_by[1]})"
             )
         self.model = info
+        # Every time on the status line is this model's: the times so far were another load's
+        # (another model or precision, other threads, a re-export).
+        self.search_seconds.clear()
         self.show_view()
         self.tokenizer = TextTokenizer(
             info.folder, int(info.generation_defaults.get("eos_token_id", 1))

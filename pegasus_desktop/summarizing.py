@@ -55,7 +55,7 @@ class Summarizing:
     request: int  # the summary being written, 0 for none
     request_options: tuple[GenerationOptions, str] | None  # its options and document mode
     request_search: str  # and its search kind
-    search_seconds: dict[str, float]  # the last summary's time with each search kind
+    search_seconds: dict[str, float]  # each search kind's last time, with the model in use only
     model_of_summary: tuple[str, str] | None  # (model id, precision) of the summary shown
     status: QLabel
     summarize_action: QAction

@@ -63,3 +63,22 @@ def test_the_search_choice_is_kept_between_runs(qtbot, make_window, settings_for
     again.page.options.restore(state)
     assert again.page.options.search_mode() == "fast"
     assert again.page.options.options().num_beams == 1
+
+
+def test_the_status_line_shows_no_time_of_a_model_no_longer_in_use(qtbot, loaded_window, article):
+    """Settings applied (here fp32 for int8), another model or a re-export: every load is taken
+    into use in one place, and the times of the model before it are forgotten there."""
+    import dataclasses
+
+    window = loaded_window
+    options = window.page.options
+    _summarize(qtbot, window, article)  # Best, with int8
+    assert "Best " in window.status.text()
+
+    window.apply_settings(dataclasses.replace(window.settings, precision="fp32"))
+    qtbot.waitUntil(lambda: window.model is not None and window.model.precision == "fp32", timeout=20_000)
+    options.search.setCurrentIndex(options.search.findData("fast"))
+    fast = _summarize(qtbot, window, article)
+    status = window.status.text()
+    assert "fp32" in status and f"Fast {fast.seconds:.1f} s" in status
+    assert "Best " not in status  # int8's time is not shown beside fp32's
