@@ -128,13 +128,31 @@ def read_manifest(folder: Path) -> dict:
         raise EngineError(f"The export at {folder} has no {MANIFEST}: it is incomplete. {_reexport_hint(folder)}") from e
     except (OSError, ValueError) as e:
         raise EngineError(f"The manifest of {folder} cannot be read ({e}). {_reexport_hint(folder)}") from e
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or "files" not in manifest:
-        raise EngineError(
-            f"The export at {folder} was made by another version of this program "
-            f"(manifest format {manifest.get('format') if isinstance(manifest, dict) else '?'}, "
-            f"this one reads {MANIFEST_FORMAT}). {_reexport_hint(folder)}"
-        )
+    _check_format(folder, manifest)
     return manifest
+
+
+def _check_format(folder: Path, manifest: object) -> None:
+    """Raise unless this version reads the manifest's format: graphs of another layout would not
+    run with this code (``MANIFEST_FORMAT``), so the error says which version made the export."""
+    found = manifest.get("format") if isinstance(manifest, dict) else None
+    if found == MANIFEST_FORMAT and "files" in manifest:
+        return
+    formats = f"manifest format {found}; this version reads format {MANIFEST_FORMAT}"
+    if type(found) is int and found < MANIFEST_FORMAT:
+        raise EngineError(
+            f"The export at {folder} was made by an older version of Pegasus Desktop ({formats}): "
+            f"it must be re-exported. {_reexport_hint(folder)}"
+        )
+    if type(found) is int and found > MANIFEST_FORMAT:
+        raise EngineError(
+            f"The export at {folder} was made by a newer version of Pegasus Desktop ({formats}). "
+            f"Update Pegasus Desktop to use it as it is. {_reexport_hint(folder)}"
+        )
+    raise EngineError(
+        f"The manifest of {folder} is not one Pegasus Desktop writes (no format number or no "
+        f"file list): it is damaged. {_reexport_hint(folder)}"
+    )
 
 
 def _stat_key(path: Path) -> list:

@@ -18,7 +18,7 @@ from engine.graph_names import (
     decoder_output_names,
     encoder_input_names,
 )
-from engine.model_dir import export_dir, model_slug, verify
+from engine.model_dir import MANIFEST_FORMAT, export_dir, model_slug, verify
 
 
 def _folder(root, checkpoint, precision):
@@ -177,10 +177,25 @@ def _damage_missing_tokenizer(folder):
     (folder / "tokenizer.json").unlink()
 
 
-def _damage_other_version(folder):
+def _set_format(folder, value):
     manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["format"] = 999
+    if value is None:
+        del manifest["format"]
+    else:
+        manifest["format"] = value
     (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _damage_older_version(folder):
+    _set_format(folder, MANIFEST_FORMAT - 1)
+
+
+def _damage_newer_version(folder):
+    _set_format(folder, 999)
+
+
+def _damage_no_format(folder):
+    _set_format(folder, None)
 
 
 def _damage_no_manifest(folder):
@@ -188,7 +203,8 @@ def _damage_no_manifest(folder):
 
 
 @pytest.mark.parametrize(
-    "damage", [_damage_truncate, _damage_flip_byte, _damage_missing_tokenizer, _damage_other_version, _damage_no_manifest]
+    "damage", [_damage_truncate, _damage_flip_byte, _damage_missing_tokenizer, _damage_older_version,
+               _damage_newer_version, _damage_no_format, _damage_no_manifest]
 )
 def test_damaged_export_gives_a_clear_error_offering_reexport(tiny_exports, tiny_checkpoint, tmp_path, damage):
     root, folder = _copy_export(tiny_exports, tiny_checkpoint, tmp_path)
@@ -196,6 +212,24 @@ def test_damaged_export_gives_a_clear_error_offering_reexport(tiny_exports, tiny
     damage(folder)
     with pytest.raises(EngineError, match="[Rr]e-export"):
         get_onnx_model(str(tiny_checkpoint), root)
+
+
+@pytest.mark.parametrize(
+    ("found", "made_by", "advice"),
+    [(MANIFEST_FORMAT - 1, "an older version", "it must be re-exported"),
+     (999, "a newer version", "Update Pegasus Desktop to use it")],
+)
+def test_an_export_of_another_format_says_which_version_made_it(
+    tiny_exports, tiny_checkpoint, tmp_path, found, made_by, advice
+):
+    root, folder = _copy_export(tiny_exports, tiny_checkpoint, tmp_path)
+    _set_format(folder, found)
+    with pytest.raises(EngineError) as error:
+        get_onnx_model(str(tiny_checkpoint), root)
+    message = str(error.value)
+    assert (f"made by {made_by} of Pegasus Desktop (manifest format {found}; this version reads "
+            f"format {MANIFEST_FORMAT})") in message
+    assert advice in message and "Re-export the model" in message
 
 
 def test_alteration_is_caught_even_after_a_cached_check(tiny_exports, tiny_checkpoint, tmp_path):

@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import Qt
 from test_export_messages import CASES, old_message
 
-from engine.model_dir import export_dir
+from engine.model_dir import MANIFEST, MANIFEST_FORMAT, export_dir
 from pegasus_desktop.export_messages import ExportInfo, FailureKind, Progress
 from pegasus_desktop.settings import Settings
 
@@ -127,6 +127,34 @@ def test_damaged_export_offers_a_re_export(
     assert window.first_run.start_button.text() == "Re-export"
     assert "weights.bin" in window.first_run.message.text()
     assert shown_errors and shown_errors[0][0] == "The model could not be loaded"
+
+
+def test_an_export_from_an_older_version_says_so_and_its_re_export_works(
+    qtbot, make_window, app_checkpoint, app_exports, tmp_path, shown_errors
+):
+    """A format 4 export (an older version's: its decoder graph does not verify drafts) cannot
+    run: the first-run page says why and re-exports it, and the new export is loaded."""
+    import json
+    import shutil
+
+    root = tmp_path / "models"
+    shutil.copytree(app_exports, root)
+    manifest_path = export_dir(str(app_checkpoint), "int8", root) / MANIFEST
+    manifest = json.loads(manifest_path.read_text())
+    manifest["format"] = 4
+    manifest_path.write_text(json.dumps(manifest))
+    window = make_window(Settings(model_id=str(app_checkpoint), models_root=str(root)))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.first_run, timeout=20_000)
+    view = window.first_run
+    message = view.message.text()
+    assert "made by an older version of Pegasus Desktop" in message
+    assert "must be re-exported" in message
+    assert view.title.text() == "Re-export the model" and view.start_button.text() == "Re-export"
+    assert shown_errors and shown_errors[0][:2] == ("The model could not be loaded", message)
+    with qtbot.waitSignal(window.engine.loaded, timeout=120_000):
+        qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+    assert window.stack.currentWidget() is window.page and window.model is not None
+    assert json.loads(manifest_path.read_text())["format"] == MANIFEST_FORMAT
 
 
 def test_download_progress_is_shown_in_bytes(qtbot, make_window, tmp_path):
