@@ -268,7 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
                            help="a model id or checkpoint folder that was exported, or an export folder")
     summarize.add_argument("--models-dir", type=Path, default=None, help="the folder given to export --out")
     summarize.add_argument("--precision", choices=PRECISIONS, default="int8")
-    summarize.add_argument("--beams", type=int, default=None, help="beam width (default: the model's)")
+    summarize.add_argument("--beams", type=int, default=None,
+                           help="beam width (default: the model's). 1 is greedy search with copy drafting "
+                                "(the app's Fast search): tokens copied from the article or the summary so "
+                                "far are checked several per decoder run, and the summary has the same "
+                                "tokens as plain greedy search")
     summarize.add_argument("--min-length", type=int, default=None, help="minimum summary length in tokens")
     summarize.add_argument("--max-length", type=int, default=None, help="maximum summary length in tokens")
     summarize.add_argument("--threads", type=int, default=None, help="CPU threads (default: all)")

@@ -23,6 +23,39 @@ def test_export_then_summarize_a_file(tiny_checkpoint, tmp_path, capsys):
     assert capsys.readouterr().out == expected.text + "\n"
 
 
+def test_beams_1_is_greedy_search_with_copy_drafting_as_its_help_says(trained_exports, tmp_path, capsys,
+                                                                      monkeypatch):
+    import json
+
+    from builders import TINY_PEGASUS
+
+    from engine.model import OnnxPegasus
+    from engine.summarizer import DRAFT_TOKENS
+
+    with pytest.raises(SystemExit):
+        main(["summarize", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "1 is greedy search with copy drafting" in help_text
+    assert "the same tokens as plain greedy search" in help_text
+
+    text = json.loads((TINY_PEGASUS / "heldout.jsonl").read_text().splitlines()[0])["article"]
+    article = tmp_path / "article.txt"
+    article.write_text(text)
+    seen, real = [], OnnxPegasus.generate
+
+    def spy(self, *args, options=None, **kwargs):
+        seen.append(options)
+        return real(self, *args, options=options, **kwargs)
+
+    monkeypatch.setattr(OnnxPegasus, "generate", spy)
+    assert main(["summarize", str(article), "--model", str(TINY_PEGASUS), "--models-dir", str(trained_exports),
+                 "--beams", "1"]) == 0
+    assert seen and all(o.num_beams == 1 and o.prompt_lookup_num_tokens == DRAFT_TOKENS for o in seen)
+    with Summarizer.load(str(TINY_PEGASUS), root=trained_exports) as summarizer:
+        plain = summarizer.summarize(text, GenerationOptions(num_beams=1, prompt_lookup_num_tokens=0))
+    assert capsys.readouterr().out == plain.text + "\n"  # plain greedy's summary, token for token
+
+
 def test_summarize_without_an_export_says_how_to_export(tmp_path, capsys):
     article = tmp_path / "a.txt"
     article.write_text("some text")
