@@ -57,6 +57,7 @@ class MainWindow(Summarizing, QMainWindow):
         self.request = 0  # the summary being written, 0 for none
         self.request_options = None  # its (GenerationOptions, document mode)
         self.request_search = "best"  # and its search kind (options_panel.SEARCHES)
+        self.request_model: ModelInfo | None = None  # and the model writing it
         self.search_seconds: dict[str, float] = {}  # each search kind's last time (model in use)
         self.model_of_summary: tuple[str, str] | None = None  # (model id, precision) of the summary shown
         self.history = self._open_history()

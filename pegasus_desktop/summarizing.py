@@ -55,6 +55,7 @@ class Summarizing:
     request: int  # the summary being written, 0 for none
     request_options: tuple[GenerationOptions, str] | None  # its options and document mode
     request_search: str  # and its search kind
+    request_model: ModelInfo | None  # and the model writing it (the window may load another meanwhile)
     search_seconds: dict[str, float]  # each search kind's last time, with the model in use only
     model_of_summary: tuple[str, str] | None  # (model id, precision) of the summary shown
     status: QLabel
@@ -75,6 +76,7 @@ class Summarizing:
             )
             return
         self.page.begin_summary(text)
+        self.request_model = self.model
         self.model_of_summary = (self.model.model_id, self.model.precision)
         self.page.set_busy(True)
         self.summarize_action.setEnabled(False)
@@ -122,17 +124,19 @@ class Summarizing:
     def _finished(self, request: int, summary: DocumentSummary) -> None:
         if request != self.request:
             return
+        model = self.request_model
         self._done()
         self.page.show_text(summary.text)
         if not self.page.stale:
-            self.page.summary_note.setText(summary_note(summary, self.model.max_input_tokens))
-        self.search_seconds[self.request_search] = summary.seconds
-        self.status.setText(f"{status_text(self.model.model_id, self.model.precision, summary)}"
-                            f"{search_times(self.search_seconds)}")
-        self.keep_in_history(summary)
+            self.page.summary_note.setText(summary_note(summary, model.max_input_tokens))
+        if model is self.model:  # else another model is loading, and the status line says so
+            self.search_seconds[self.request_search] = summary.seconds
+            self.status.setText(f"{status_text(model.model_id, model.precision, summary)}"
+                                f"{search_times(self.search_seconds)}")
+        self.keep_in_history(summary, model)
 
-    def keep_in_history(self, summary: DocumentSummary) -> None:
-        """Store the finished summary with its article, source, model and options."""
+    def keep_in_history(self, summary: DocumentSummary, model: ModelInfo) -> None:
+        """Store the finished summary with its article, source, the model that wrote it and options."""
         if self.history is None:
             return
         article = self.page.summary_article or ""
@@ -140,7 +144,7 @@ class Summarizing:
         source = self.files.source_of(article)
         try:
             self.history.add_summary(
-                article, summary, self.model, options, mode, kind="file" if source else "text",
+                article, summary, model, options, mode, kind="file" if source else "text",
                 path=source,
             )
         except Exception as e:  # noqa: BLE001 - the summary on screen stays; the user is told
@@ -151,10 +155,12 @@ class Summarizing:
     def _cancelled(self, request: int) -> None:
         if request != self.request:
             return
+        model = self.request_model
         self._done()
         if not self.page.stale:
             self.page.summary_note.setText("Cancelled: this is the summary so far.")
-        self.status.setText(f"{status_text(self.model.model_id, self.model.precision)} · cancelled")
+        if model is self.model:  # else another model is loading, and the status line says so
+            self.status.setText(f"{status_text(model.model_id, model.precision)} · cancelled")
 
     @Slot(int, str, str)
     def _failed(self, request: int, message: str, details: str) -> None:

@@ -3,6 +3,8 @@ each one's time in the status line, and the choice kept between runs."""
 
 from __future__ import annotations
 
+import pytest
+
 from engine.summarizer import DRAFT_TOKENS
 
 
@@ -82,3 +84,41 @@ def test_the_status_line_shows_no_time_of_a_model_no_longer_in_use(qtbot, loaded
     status = window.status.text()
     assert "fp32" in status and f"Fast {fast.seconds:.1f} s" in status
     assert "Best " not in status  # int8's time is not shown beside fp32's
+
+
+@pytest.mark.parametrize("ending", ["cancelled", "finished"])
+def test_a_summary_ending_after_the_model_changed_is_kept_as_its_models(qtbot, loaded_window, article, monkeypatch,
+                                                                        ending):
+    """Settings applied while a summary is being written: the window cancels it and loads the new
+    model. Whether the old request then ends cancelled or (having got past its last check)
+    finished, the window takes it without a crash, keeps it as the old model's in History, and
+    shows no time of it beside the new model's."""
+    import dataclasses
+    import threading
+
+    window = loaded_window
+    model = window.engine.worker.summarizer.model
+    real, entered, gate = model.generate, threading.Event(), threading.Event()
+
+    def held(*args, should_stop=None, **kwargs):  # runs on the worker's thread
+        entered.set()
+        gate.wait(20)
+        return real(*args, should_stop=should_stop if ending == "cancelled" else None, **kwargs)
+
+    monkeypatch.setattr(model, "generate", held)
+    window.page.input.setPlainText(article)
+    signal = window.engine.cancelled if ending == "cancelled" else window.engine.finished
+    with qtbot.waitSignal(signal, timeout=30_000):
+        window.summarize_action.trigger()
+        qtbot.waitUntil(entered.is_set, timeout=10_000)
+        window.apply_settings(dataclasses.replace(window.settings, precision="fp32"))
+        gate.set()
+    qtbot.waitUntil(lambda: window.model is not None and window.model.precision == "fp32", timeout=20_000)
+    assert window.request == 0 and window.summarize_action.isEnabled()
+    assert "fp32" in window.status.text() and "int8" not in window.status.text()
+    assert window.search_seconds == {}  # the old model's time is not shown as the new one's
+    kept = window.history.search()
+    if ending == "finished":
+        assert [e.precision for e in kept] == ["int8"]
+    else:
+        assert kept == []
