@@ -188,3 +188,36 @@ def test_a_drafted_rows_logits_are_its_own_bit_for_bit_whatever_runs_beside_it(s
                 assert in_batch[r, prefix] == alone, (r, prefix)
                 compared += 1
     assert compared >= len(articles) * 10  # every row's summary, at least
+
+
+def test_the_cache_is_copied_only_when_it_must_be_reordered_or_trimmed(summarizer, monkeypatch):
+    """A plain greedy step appends to the cache and nothing else (no reorder by an identity index,
+    no trim): the graph's edit branches run only for beam search's reorder and for drafted
+    positions the rows did not keep."""
+    # Articles with their words reversed: the model still copies from them, so drafts are made,
+    # but in the wrong order, so most are rejected (the fixture's own articles' drafts never are).
+    articles = [np.array([summarizer.tokenizer.encode(" ".join(reversed(e["article"].split())))])
+                for e in HELD_OUT[:3]]
+    decoder = summarizer.model.sessions.decoder
+    flags = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(decoder, name)
+
+        def run(self, outputs, feeds, *args):
+            flags.append((bool(feeds["reorder_cache"]), bool(feeds["trim_cache"])))
+            return decoder.run(outputs, feeds, *args)
+
+    monkeypatch.setattr(summarizer.model, "sessions", summarizer.model.sessions._replace(decoder=Spy()))
+    searches = {"greedy": {"num_beams": 1}, "beams": {"num_beams": 3},
+                "drafted": {"num_beams": 1, "prompt_lookup_num_tokens": 8}}
+    seen = {}
+    for name, options in searches.items():
+        flags.clear()
+        for article in articles:
+            summarizer.model.generate(article, max_new_tokens=20, **options)
+        seen[name] = set(flags)
+    assert seen["greedy"] == {(False, False)}
+    assert (True, False) in seen["beams"] and not any(trim for _, trim in seen["beams"])
+    assert (False, True) in seen["drafted"] and not any(reorder for reorder, _ in seen["drafted"])
