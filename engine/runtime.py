@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -46,9 +47,22 @@ def default_threads() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
+# fast-Pegasus's ``opt_level`` numbers, kept so its callers can pass them unchanged.
+OPTIMIZATION_LEVELS = {
+    1: ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    2: ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    99: ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def session_options(threads: int | None = None, *, opt_level: int = 99) -> ort.SessionOptions:
+    """Our measured settings; ``threads`` None or 0 means ``default_threads()``."""
+    if opt_level not in OPTIMIZATION_LEVELS:
+        raise ValueError(f"opt_level must be one of {sorted(OPTIMIZATION_LEVELS)} (basic, extended, "
+                         f"all graph optimizations), got {opt_level!r}")
     options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.graph_optimization_level = OPTIMIZATION_LEVELS[opt_level]
     options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -69,7 +83,7 @@ def releasing_run() -> ort.RunOptions:
 
 def _session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
     try:
-        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(path), options, providers=[CPU_PROVIDER])
     except Exception as e:  # onnxruntime raises its own, unexported exception types
         raise EngineError(
             f"onnxruntime cannot load {path.name} in {path.parent}: {e}. The export is damaged or was "
@@ -77,16 +91,40 @@ def _session(path: Path, options: ort.SessionOptions) -> ort.InferenceSession:
         ) from e
 
 
+def _check_cpu_only(provider: str | Sequence[str]) -> None:
+    """Refuse any execution provider but the CPU's: we build and test for the CPU only, and a
+    silent fall-back would hide that a GPU the caller asked for is not used."""
+    names = [provider] if isinstance(provider, str) else list(provider)
+    others = [name for name in names if name != CPU_PROVIDER]
+    if others:
+        raise ValueError(f"provider {others} is not supported: this engine runs on the CPU only. "
+                         f"Pass provider=[{CPU_PROVIDER!r}] or leave it out.")
+
+
 def get_onnx_runtime_sessions(
-    paths: ExportPaths | tuple | str | Path, *, n_threads: int | None = None, check: bool = True
+    model_paths: ExportPaths | tuple | str | Path,
+    *,
+    n_threads: int | None = None,
+    opt_level: int = 99,
+    provider: str | Sequence[str] = (CPU_PROVIDER,),
+    default: bool = True,
+    parallel_exe_mode: bool = True,
+    check: bool = True,
 ) -> Sessions:
     """Open the encoder and decoder of an export folder (or an ``ExportPaths``).
 
     With ``check`` (the default) every file is first checked against the manifest.
+    fast-Pegasus's keywords are accepted: ``n_threads`` (0 or None: all logical CPUs),
+    ``opt_level`` (1, 2 or 99: onnxruntime's basic, extended or all graph optimizations) and
+    ``provider`` (the CPU provider only). ``default`` and ``parallel_exe_mode`` change nothing:
+    every session keeps the settings our benchmarks were measured with (sequential execution,
+    one inter-op thread), whichever way they are set.
     """
-    paths = ExportPaths.in_folder(paths) if isinstance(paths, (str, Path)) else ExportPaths(*paths[:2])
+    _check_cpu_only(provider)
+    paths = (ExportPaths.in_folder(model_paths) if isinstance(model_paths, (str, Path))
+             else ExportPaths(*model_paths[:2]))
+    options = session_options(n_threads, opt_level=opt_level)  # refuses a bad opt_level first
     if check:
         verify(paths.folder)
-    options = session_options(n_threads)
     log.info("loading %s with %d threads", paths.folder, options.intra_op_num_threads)
     return Sessions(_session(paths.encoder, options), _session(paths.decoder, options), paths.folder)

@@ -51,3 +51,4 @@ def test_a_model_loaded_in_torch_exports_the_same_bytes_as_its_folder(tmp_path):
     assert _sha256(a / "weights.bin") == _sha256(b / "weights.bin")
     ids = [[5, 9, 12, 30, 1]]
     assert from_folder.generate(ids, max_length=10).tolist() == from_object.generate(ids, max_length=10).tolist()
+    assert from_object.name == str(folder)  # named by the checkpoint it came from, not its module tree
