@@ -101,7 +101,14 @@ def cross(fused: bool):
 # "queries-as-m": query @ key.T; one M=1 product per query (the decoder now, engine/export/graphs.py);
 # "one-gemm": both in one product with the queries as M (a query's bits depend on the others);
 # "each-query": both as one M=1 product per query.
-CROSS_FORMS = ("keys-as-m", "queries-as-m", "one-gemm", "each-query")
+# "int8-keys": the keys stored as int8 (one scale per head and position, transposed to
+#   (head_dim, src)) and the scores an integer product with the queries quantized per row (u8
+#   around 128); values and probs @ value as "queries-as-m". A quarter of the keys' bytes.
+# "int8-keys-values": the values too, as int8 with one scale per head and channel, and probs @ value
+#   an integer product with each query's probabilities quantized to u8 (0..its largest). A quarter
+#   of the K/V bytes in all; the probabilities keep 8 bits only.
+CROSS_FORMS = ("keys-as-m", "queries-as-m", "one-gemm", "each-query", "int8-keys", "int8-keys-values")
+INT8_FORMS = ("int8-keys", "int8-keys-values")
 
 
 def _cross_nodes(form: str, q: str, k: str, v: str, mask: str, out: str) -> list:
@@ -122,17 +129,83 @@ def _cross_nodes(form: str, q: str, k: str, v: str, mask: str, out: str) -> list
                     _node("Squeeze", [f"{out}/o5", "at3"], [out])]
 
 
+def _quantized_rows(x: str, out: str) -> list:
+    """``x`` quantized per row of its last axis, u8 around 128 (as the linear layers' activations);
+    ``{out}/max`` is each row's largest magnitude."""
+    return [_node("Abs", [x], [f"{out}/abs"]), _node("ReduceMax", [f"{out}/abs"], [f"{out}/rmax"], axes=[-1]),
+            _node("Max", [f"{out}/rmax", "tiny"], [f"{out}/max"]), _node("Div", [x, f"{out}/max"], [f"{out}/unit"]),
+            _node("QuantizeLinear", [f"{out}/unit", "by127", "u128"], [out])]
+
+
+def _int8_cross_nodes(form: str, k: str, v: str, out: str) -> list:
+    """The int8 forms' layer, after ``_quantized_rows("q", "qu")``: ``k`` is the int8 (1, heads,
+    head_dim, src) keys with scales ``{k}_scale`` (1, heads, 1, src); ``v`` the values, int8
+    (1, heads, src, head_dim) with ``{v}_scale`` (1, heads, 1, head_dim) in "int8-keys-values"."""
+    nodes = [_node("MatMulInteger", ["qu", k, "u128", "s0"], [f"{out}/si"]),
+             _node("Cast", [f"{out}/si"], [f"{out}/sf"], to=FLOAT),
+             _node("Mul", ["qu/max", "alpha127"], [f"{out}/qs"]),
+             _node("Mul", [f"{out}/sf", f"{out}/qs"], [f"{out}/sq"]),
+             _node("Mul", [f"{out}/sq", f"{k}_scale"], [f"{out}/s"]),
+             _node("Add", [f"{out}/s", "mask"], [f"{out}/m"]), _node("Softmax", [f"{out}/m"], [f"{out}/p"], axis=-1)]
+    if form == "int8-keys":
+        return nodes + [_node("Unsqueeze", [f"{out}/p", "at3"], [f"{out}/p5"]),
+                        _node("Unsqueeze", [v, "at2"], [f"{out}/v5"]),
+                        _node("MatMul", [f"{out}/p5", f"{out}/v5"], [f"{out}/o5"]),
+                        _node("Squeeze", [f"{out}/o5", "at3"], [out])]
+    return nodes + [_node("ReduceMax", [f"{out}/p"], [f"{out}/pmax"], axes=[-1]),
+                    _node("Div", [f"{out}/p", f"{out}/pmax"], [f"{out}/punit"]),
+                    _node("QuantizeLinear", [f"{out}/punit", "by255", "u0"], [f"{out}/pu"]),
+                    _node("MatMulInteger", [f"{out}/pu", v, "u0", "s0"], [f"{out}/oi"]),
+                    _node("Cast", [f"{out}/oi"], [f"{out}/of"], to=FLOAT),
+                    _node("Mul", [f"{out}/of", f"{out}/pmax"], [f"{out}/op"]),
+                    _node("Mul", [f"{out}/op", f"{v}_scale"], [out])]
+
+
 def cross_form(form: str):
     """16 independent layers of one ``form`` (``CROSS_FORMS``): ``q`` (1, heads, queries, head_dim)
-    against ``k{i}``/``v{i}`` -> ``o{i}`` (1, heads, queries, head_dim)."""
+    against ``k{i}``/``v{i}`` (as ``cross_form_inputs`` gives them) -> ``o{i}`` (1, heads, queries,
+    head_dim)."""
     inputs = [helper.make_tensor_value_info("q", FLOAT, [1, HEADS, "queries", HEAD_DIM])]
     constants = {"mask": np.zeros((1, 1, 1, SOURCE), np.float32), "at2": np.array([2]), "at3": np.array([3])}
     nodes, outputs = [], []
+    if form in INT8_FORMS:
+        constants |= {"tiny": np.float32(1e-30), "by127": np.float32(1 / 127), "by255": np.float32(1 / 255),
+                      "alpha127": np.float32(SCALE / 127), "u128": np.uint8(128), "u0": np.uint8(0),
+                      "s0": np.int8(0)}
+        nodes += _quantized_rows("q", "qu")
     for i in range(LAYERS):
-        inputs += [helper.make_tensor_value_info(f"{t}{i}", FLOAT, [1, HEADS, SOURCE, HEAD_DIM]) for t in "kv"]
-        nodes += _cross_nodes(form, "q", f"k{i}", f"v{i}", "mask", f"o{i}")
+        if form in INT8_FORMS:
+            values = "int8-keys-values" == form
+            inputs += [helper.make_tensor_value_info(f"k{i}", TensorProto.INT8, [1, HEADS, HEAD_DIM, SOURCE]),
+                       helper.make_tensor_value_info(f"k{i}_scale", FLOAT, [1, HEADS, 1, SOURCE]),
+                       helper.make_tensor_value_info(f"v{i}", TensorProto.INT8 if values else FLOAT,
+                                                     [1, HEADS, SOURCE, HEAD_DIM])]
+            if values:
+                inputs.append(helper.make_tensor_value_info(f"v{i}_scale", FLOAT, [1, HEADS, 1, HEAD_DIM]))
+            nodes += _int8_cross_nodes(form, f"k{i}", f"v{i}", f"o{i}")
+        else:
+            inputs += [helper.make_tensor_value_info(f"{t}{i}", FLOAT, [1, HEADS, SOURCE, HEAD_DIM]) for t in "kv"]
+            nodes += _cross_nodes(form, "q", f"k{i}", f"v{i}", "mask", f"o{i}")
         outputs.append(f"o{i}")
     return _model(nodes, inputs, outputs, constants)
+
+
+def cross_form_inputs(form: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``cross_form_feeds``' float K/V as ``form`` takes them (quantized for the int8 forms)."""
+    if form not in INT8_FORMS:
+        return feeds
+    out = {"q": feeds["q"]}
+    for i in range(LAYERS):
+        key, value = feeds[f"k{i}"], feeds[f"v{i}"]
+        scale = np.maximum(np.abs(key).max(-1, keepdims=True), 1e-30) / 127  # per head and position
+        out[f"k{i}"] = np.ascontiguousarray(np.round(key / scale).astype(np.int8).transpose(0, 1, 3, 2))
+        out[f"k{i}_scale"] = np.ascontiguousarray(scale.transpose(0, 1, 3, 2), np.float32)
+        out[f"v{i}"] = value
+        if form == "int8-keys-values":
+            scale = np.maximum(np.abs(value).max(2, keepdims=True), 1e-30) / 127  # per head and channel
+            out[f"v{i}"] = np.round(value / scale).astype(np.int8)
+            out[f"v{i}_scale"] = (scale / 255).astype(np.float32)  # with the probabilities' 1/255
+    return out
 
 
 def cross_form_feeds(queries: int, sets: int) -> list[dict[str, np.ndarray]]:

@@ -382,7 +382,8 @@ def cross_forms(args) -> None:
     """A decoder step's cross-attention alone (16 layers of the cnn shape, 512 source tokens) in each
     form the decoder has had (``attention_forms.CROSS_FORMS``), at 1, 4 and 8 queries per input,
     rounds alternated across forms; the K/V cycle through several sets so they come from memory.
-    Also whether each form gives every query the bits that query gets alone."""
+    Also whether each form gives every query the bits that query gets alone, and its largest error
+    against the decoder's fp32 form (relative to that output's largest magnitude)."""
     import onnxruntime as ort
 
     from benchmarks import attention_forms as forms
@@ -394,20 +395,25 @@ def cross_forms(args) -> None:
     print(f"{cpu_model()}, {args.threads} thread(s), ms for 16 layers of cross-attention, median of "
           f"{args.rounds} rounds")
     for queries in args.queries:
-        sets = forms.cross_form_feeds(queries, args.sets)
+        floats = forms.cross_form_feeds(queries, args.sets)
+        sets = {form: [forms.cross_form_inputs(form, feeds) for feeds in floats] for form in forms.CROSS_FORMS}
         times: dict[str, list[float]] = {form: [] for form in forms.CROSS_FORMS}
         for _ in range(args.rounds):
             for form, session in sessions.items():  # one session at a time (see bandwidth)
-                for feeds in sets:  # warm: every set once
+                for feeds in sets[form]:  # warm: every set once
                     session.run(None, feeds)
                 start = time.perf_counter()
-                for feeds in sets:
+                for feeds in sets[form]:
                     session.run(None, feeds)
-                times[form].append((time.perf_counter() - start) / len(sets))
+                times[form].append((time.perf_counter() - start) / len(sets[form]))
                 time.sleep(args.pause)
-        alone = {form: _each_query_alone(session, sets[0]) for form, session in sessions.items()}
-        cells = [f"{form} {np.median(t) * 1000:.2f}{'' if alone[form] else ' (a query differs alone)'}"
-                 for form, t in times.items()]
+        exact = sessions["queries-as-m"].run(None, floats[0])  # the decoder's form, in fp32
+        cells = []
+        for form, t in times.items():
+            outputs = sessions[form].run(None, sets[form][0])
+            error = max(float(np.abs(o - e).max() / np.abs(e).max()) for o, e in zip(outputs, exact))
+            alone = "" if _each_query_alone(sessions[form], sets[form][0]) else " (a query differs alone)"
+            cells.append(f"{form} {np.median(t) * 1000:.2f}, error {error:.1e}{alone}")
         print(f"{queries} queries: " + " | ".join(cells))
 
 
