@@ -7,6 +7,8 @@
   Mul(row scales)``, standard operators only.
 - ``nbits8``: onnxruntime's ``MatMulNBits``, 8-bit weights with one scale per block of 32 along K,
   int8 activations quantized per block of each row inside the kernel (accuracy level 4).
+- ``nbits4``: the same with 4-bit weights, one scale per block of 128 (the 4-bit decoder of
+  ``experiments four-bit-decoder``): not int8, timed here for whether its rows stay independent.
 
 This module knows nothing about timing.
 """
@@ -19,7 +21,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-FORMS = ("tensor", "rows", "rows-unfused", "nbits8")
+FORMS = ("tensor", "rows", "rows-unfused", "nbits8", "nbits4")
+NBITS = {"nbits8": (8, 32), "nbits4": (4, 128)}  # (bits, block size)
 D_MODEL, FFN, VOCAB, LAYERS = 1024, 4096, 96103, 16  # pegasus-cnn_dailymail's decoder
 
 
@@ -70,11 +73,12 @@ def in_form(model: onnx.ModelProto, form: str) -> onnx.ModelProto:
     """``model`` (fp32, its weights in memory) quantized in ``form``."""
     from engine.export.quantize import quantize_model
 
-    if form == "nbits8":
+    if form in NBITS:
         from benchmarks.four_bit import _lm_head_as_matmul, nbits
 
         _lm_head_as_matmul(model)
-        return nbits(model, bits=8, block_size=32)
+        bits, block_size = NBITS[form]
+        return nbits(model, bits=bits, block_size=block_size)
     quantized = quantize_model(model, activations="tensor" if form == "tensor" else "rows")
     return unfuse(quantized) if form == "rows-unfused" else quantized
 
@@ -85,7 +89,7 @@ def decoder_in_form(fp32_export: Path, form: str, out: Path) -> Path:
     from engine.export.quantize import quantize_folder
 
     out.mkdir(parents=True, exist_ok=True)
-    if form == "nbits8":
+    if form in NBITS:
         return save(in_form(onnx.load(str(fp32_export / "decoder.onnx")), form), out / "decoder.onnx")
     quantize_folder(fp32_export, out, ("decoder",), activations="tensor" if form == "tensor" else "rows")
     if form == "rows-unfused":
