@@ -1,8 +1,8 @@
-"""File helpers both layers share: atomic text writes, free disk space, and sizes for people.
+"""File helpers both layers share: atomic text writes, free disk space, and sizes and times for people.
 
 The engine (batch outputs, export errors) and the app (settings, history exports, saved summaries,
-the first-run disk check, sizes on screen) use these, so that a size reads the same everywhere
-and every file the user owns is replaced whole or not at all. Standard library only; this module
+the first-run disk check, sizes and times on screen) use these, so that a size or a time reads the
+same everywhere and every file the user owns is replaced whole or not at all. Standard library only; this module
 knows nothing about models, exports or Qt.
 """
 
@@ -71,3 +71,16 @@ def human_size(size: float) -> str:
         if round(size, 1) < 1000:  # 999,960 bytes reads "1.0 MB", not "1000.0 KB"
             return f"{size:.1f} {unit}"
     return f"{size / 1000:,.1f} TB"
+
+
+def human_duration(seconds: float) -> str:
+    """``0.023`` -> ``"23 ms"``, ``1.547`` -> ``"1.55 s"``, ``12.34`` -> ``"12.3 s"``: about three
+    significant digits, so that a small model's summaries do not all read "0.0 s" and a Fast and a
+    Best time a few hundredths apart can be told apart."""
+    if round(seconds, 3) < 0.1:
+        return f"{seconds * 1000:.0f} ms"
+    if round(seconds, 2) < 10:
+        return f"{seconds:.2f} s"
+    if round(seconds, 1) < 100:
+        return f"{seconds:.1f} s"
+    return f"{seconds:,.0f} s"

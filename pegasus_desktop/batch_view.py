@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from engine import GenerationOptions
 from engine.documents import SUPPORTED_SUFFIXES
+from engine.files import human_duration
 from pegasus_desktop import errors
 from pegasus_desktop.article_files import file_dialog_filter
 from pegasus_desktop.batch import CANCELLED, DONE, FAILED, QUEUED, RUNNING, BatchQueue
@@ -242,7 +243,7 @@ class BatchView(QWidget):
         cell = QTableWidgetItem(status)
         cell.setToolTip(item.detail)
         self.table.setItem(row, 1, cell)
-        seconds = f"{item.summary.seconds:.1f} s" if item.summary is not None else ""
+        seconds = human_duration(item.summary.seconds) if item.summary is not None else ""
         self.table.setItem(row, 2, QTableWidgetItem(seconds))
         if row in {i.row() for i in self.table.selectionModel().selectedRows()}:
             self.show_selected()

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.files import write_atomically
+from engine.files import human_duration, write_atomically
 from pegasus_desktop.history import Entry
 
 FORMATS = ("txt", "md", "csv", "jsonl")
@@ -24,7 +24,7 @@ CSV_COLUMNS = (
 
 
 def _heading(entry: Entry) -> str:
-    return f"{entry.when()} · {entry.model_name()} ({entry.precision}) · {entry.seconds:.1f} s"
+    return f"{entry.when()} · {entry.model_name()} ({entry.precision}) · {human_duration(entry.seconds)}"
 
 
 def render(entries: Sequence[Entry], fmt: str) -> str:

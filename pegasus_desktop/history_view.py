@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from engine.files import human_duration
 from pegasus_desktop import errors
 from pegasus_desktop.history import Entry, HistoryStore
 from pegasus_desktop.history_export import export_entries
@@ -46,7 +47,7 @@ EXPORTS = (
 
 def entry_note(entry: Entry) -> str:
     """The note under a summary reopened from History."""
-    note = f"From History: {entry.when()}, {entry.model_name()} ({entry.precision}), {entry.seconds:.1f} s."
+    note = f"From History: {entry.when()}, {entry.model_name()} ({entry.precision}), {human_duration(entry.seconds)}."
     if entry.truncated:
         note += " Only the beginning of the article was read."
     elif entry.parts > 1:

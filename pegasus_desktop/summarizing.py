@@ -18,6 +18,7 @@ from PySide6.QtCore import Slot
 
 from engine import ChunkSummary, DocumentSummary
 from engine.documents import MAX_TEXT_CHARS, too_long
+from engine.files import human_duration
 from pegasus_desktop import errors
 from pegasus_desktop.options_panel import SEARCHES
 from pegasus_desktop.summary_page import count_text, progress_note, status_text, summary_note
@@ -38,8 +39,8 @@ log = logging.getLogger(__name__)
 
 
 def search_times(seconds: dict[str, float]) -> str:
-    """The last time of each search kind used, for the status line: " · Best 2.4 s, Fast 1.1 s"."""
-    times = [f"{label} {seconds[search]:.1f} s" for label, search in SEARCHES if search in seconds]
+    """The last time of each search kind used, for the status line: " · Best 2.41 s, Fast 1.12 s"."""
+    times = [f"{label} {human_duration(seconds[search])}" for label, search in SEARCHES if search in seconds]
     return f" · {', '.join(times)}" if times else ""
 
 

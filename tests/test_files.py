@@ -13,7 +13,7 @@ import pytest
 
 from engine import files
 from engine.export.space import FP32_COPY, INT8_COPY, checkpoint_weights_bytes, export_bytes_needed
-from engine.files import free_space, human_size, write_atomically
+from engine.files import free_space, human_duration, human_size, write_atomically
 from engine.model_dir import export_dir
 
 
@@ -170,3 +170,21 @@ def test_the_estimates_factors_cover_what_an_export_writes(trained_exports, prec
     weights = checkpoint_weights_bytes(TINY_PEGASUS)
     written = (export_dir(str(TINY_PEGASUS), precision, trained_exports) / "weights.bin").stat().st_size
     assert written <= (FP32_COPY if precision == "fp32" else INT8_COPY) * weights
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0.0, "0 ms"),
+        (0.023, "23 ms"),  # a small model's summary does not read "0.0 s"
+        (0.0999, "0.10 s"),  # never "100 ms"
+        (0.83, "0.83 s"),
+        (1.547, "1.55 s"),  # a Fast and a Best time a few hundredths apart stay apart
+        (9.996, "10.0 s"),  # never "10.00 s"
+        (12.34, "12.3 s"),
+        (99.96, "100 s"),
+        (4000, "4,000 s"),
+    ],
+)
+def test_human_duration(seconds, text):
+    assert human_duration(seconds) == text

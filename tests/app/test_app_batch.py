@@ -19,6 +19,7 @@ from test_long_document import EXAMPLES, long_document
 
 from engine import Summarizer
 from engine.batch import SummaryTable
+from engine.files import human_duration
 from engine.long_document import summarize_document
 from pegasus_desktop.batch import CANCELLED, DONE, FAILED, QUEUED
 from pegasus_desktop.settings import load_settings
@@ -146,7 +147,7 @@ def test_a_folder_is_queued_summarized_on_the_worker_and_shown(
     assert [i.status for i in items] == [DONE, DONE, FAILED, DONE]
     assert [i.summary.text for i in items if i.summary] == [e["summary"] for e in EXAMPLES[:3]]
     assert "does not look like text" in items[2].detail
-    assert table.item(0, 1).text() == "Done" and table.item(0, 2).text().endswith(" s")
+    assert table.item(0, 1).text() == "Done" and table.item(0, 2).text() == human_duration(items[0].summary.seconds)
     assert table.item(2, 1).text().startswith("Failed: ") and table.item(2, 2).text() == ""
     assert window.batch.progress.text() == "4 of 4 done · 1 failed"
     table.selectRow(1)

@@ -10,6 +10,7 @@ from test_app_history import double_click
 from test_app_window import hold_at
 from test_long_document import EXAMPLES
 
+from engine.files import human_duration
 from pegasus_desktop import quitting
 from pegasus_desktop.batch import DONE, FAILED, QUEUED, RUNNING
 
@@ -43,7 +44,7 @@ def test_the_queue_and_its_summaries_come_back_after_a_restart(
     assert [i.status for i in items] == [DONE, DONE, FAILED, DONE]
     assert [i.summary.text for i in items if i.summary] == [e["summary"] for e in EXAMPLES[:3]]
     table = again.batch.table
-    assert table.item(0, 1).text() == "Done" and table.item(0, 2).text().endswith(" s")
+    assert table.item(0, 1).text() == "Done" and table.item(0, 2).text() == human_duration(items[0].summary.seconds)
     assert table.item(2, 1).text().startswith("Failed: ")
     assert again.batch.progress.text() == "4 of 4 done · 1 failed"
     table.selectRow(1)

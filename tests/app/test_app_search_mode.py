@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.files import human_duration
 from engine.summarizer import DRAFT_TOKENS
 
 
@@ -45,7 +46,7 @@ def test_best_is_the_models_beam_search_and_fast_is_drafted_greedy(qtbot, loaded
     fast = _summarize(qtbot, window, article)
     assert seen[-1].num_beams == 1 and seen[-1].prompt_lookup_num_tokens == DRAFT_TOKENS
     status = window.status.text()
-    assert f"Fast {fast.seconds:.1f} s" in status and "Best " in status  # both times, side by side
+    assert f"Fast {human_duration(fast.seconds)}" in status and "Best " in status  # both times, side by side
 
     options.search.setCurrentIndex(options.search.findData("best"))
     assert options.beams.isEnabled() and options.options().num_beams == 3  # the beams set are kept
@@ -82,7 +83,7 @@ def test_the_status_line_shows_no_time_of_a_model_no_longer_in_use(qtbot, loaded
     options.search.setCurrentIndex(options.search.findData("fast"))
     fast = _summarize(qtbot, window, article)
     status = window.status.text()
-    assert "fp32" in status and f"Fast {fast.seconds:.1f} s" in status
+    assert "fp32" in status and f"Fast {human_duration(fast.seconds)}" in status
     assert "Best " not in status  # int8's time is not shown beside fp32's
 
 
