@@ -249,6 +249,30 @@ def test_drafting_gives_greedys_tokens(seed, options):
     assert stats.tokens == sum(len(r) - 1 for r in _rows(plain, PAD))
 
 
+def test_a_row_with_nothing_to_copy_makes_every_run_a_plain_step(monkeypatch):
+    """Rows advance in step, so no row keeps more than the shortest draft of a row still writing:
+    a longer run would only verify tokens to give back. With one row that never has a draft, the
+    batch runs plain steps (and still gets greedy's tokens)."""
+    from engine.generation import drafting
+
+    propose = drafting.Drafter.propose
+    proposed = []
+
+    def row_1_has_nothing(self, row, output, room):
+        draft = [] if row == 1 else propose(self, row, output, room)
+        proposed.append(len(draft))
+        return draft
+
+    monkeypatch.setattr(drafting.Drafter, "propose", row_1_has_nothing)
+    model = FakeModel(seed=0)
+    plain, _ = run(model, SOURCES, config(max_new_tokens=14))
+    stats = DraftStats()
+    drafted, state = run(model, SOURCES, config(max_new_tokens=14, prompt_lookup_num_tokens=4), draft_stats=stats)
+    assert drafted.tolist() == plain.tolist()
+    assert max(proposed) > 0  # the other rows had drafts
+    assert state.runs == 0 and stats.drafted == 0  # but every decoder call was a plain step
+
+
 def test_drafts_are_accepted_and_rejected_and_the_cache_keeps_only_the_accepted():
     stats, histories = DraftStats(), []
     for seed in range(3):

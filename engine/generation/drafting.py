@@ -19,8 +19,10 @@ cache, masked: their keys would then sit at other offsets than when each runs al
 kernels would sum them in another order, and int8's rounding could turn those last bits into a
 different near-tie, so a document's summary could depend on its batch. In step, every row's cache
 is its own tokens and nothing else, and a row's logits equal, bit for bit, its logits run alone
-(tests/test_drafting.py). A row that finishes keeps all its tokens. A run where no row has a draft
-is a plain one-position step. How many tokens a row drafts adapts to what it accepted recently
+(tests/test_drafting.py). A row that finishes keeps all its tokens. Since no row can keep more
+than the shortest draft of a row still writing (plus one), the drafts are cut to that length, and
+a run where some row still writing has no draft is a plain one-position step: a batch drafts only
+while all its rows copy. How many tokens a row drafts adapts to what it accepted recently
 (``next_draft_length``).
 
 This module knows nothing about ONNX, torch or tokenization.
@@ -144,7 +146,12 @@ def greedy_with_drafts(
         raise_if_cancelled(should_stop, stats.runs)
         drafts = [[] if done[r] else drafter.propose(r, outputs[r], config.max_length - len(outputs[r]) - 1)
                   for r in range(batch_size)]
-        width = 1 + max(len(d) for d in drafts)
+        # In step, no row keeps more than the shortest draft of a row still writing, plus one: a
+        # longer run would verify what no row can keep (a row with nothing to copy makes it a
+        # plain step for all).
+        common = min(len(drafts[r]) for r in range(batch_size) if not done[r])
+        drafts = [d[:common] for d in drafts]
+        width = 1 + common
         feed = np.full((batch_size, width), config.pad_token_id, dtype=np.int64)
         for r, draft in enumerate(drafts):
             feed[r, 0] = config.pad_token_id if done[r] else outputs[r][-1]
