@@ -175,7 +175,7 @@ def cross_form(form: str):
         nodes += _quantized_rows("q", "qu")
     for i in range(LAYERS):
         if form in INT8_FORMS:
-            values = "int8-keys-values" == form
+            values = form == "int8-keys-values"
             inputs += [helper.make_tensor_value_info(f"k{i}", TensorProto.INT8, [1, HEADS, HEAD_DIM, SOURCE]),
                        helper.make_tensor_value_info(f"k{i}_scale", FLOAT, [1, HEADS, 1, SOURCE]),
                        helper.make_tensor_value_info(f"v{i}", TensorProto.INT8 if values else FLOAT,

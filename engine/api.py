@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.export.pipeline import ExportOptions, export, quantize_export
+from engine.export.pipeline import ExportOptions, export, model_source, quantize_export
 from engine.model import OnnxPegasus
 from engine.model_dir import export_dir
 from engine.progress import ProgressCallback
@@ -42,7 +42,7 @@ def _model_to_export(model_or_model_path, pretrained_version, model):
         raise ValueError("give a hub id or checkpoint folder (first argument or pretrained_version=) "
                          "or a model loaded in torch (model=)")
     if pretrained_version is not None and model is not None:
-        loaded_from = getattr(getattr(model, "config", None), "_name_or_path", "") or ""
+        loaded_from = model_source(model)
         if not loaded_from or not _same_source(pretrained_version, loaded_from):
             raise ValueError(f"pretrained_version={str(pretrained_version)!r} is not the checkpoint "
                              f"model= was loaded from ({loaded_from!r}); give only one of them")
@@ -105,7 +105,7 @@ def _name_of(model_or_model_path) -> str:
     is the whole module tree)."""
     if isinstance(model_or_model_path, (str, Path)):
         return str(model_or_model_path)
-    return getattr(getattr(model_or_model_path, "config", None), "_name_or_path", "") or type(model_or_model_path).__name__
+    return model_source(model_or_model_path)  # export() has refused a model without one
 
 
 def get_onnx_model(

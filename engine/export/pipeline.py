@@ -96,6 +96,11 @@ def _write_fp32(checkpoint, weights, out: Path, on_progress) -> None:
     write_configs(weights, checkpoint.folder, out)
 
 
+def model_source(model) -> str:
+    """The hub id or folder a model loaded in torch came from (``config._name_or_path``), or ""."""
+    return getattr(getattr(model, "config", None), "_name_or_path", "") or ""
+
+
 def _resolve(model_or_model_path, options: ExportOptions, on_progress):
     """(checkpoint, weights or None) for a hub id, a local folder, or an already loaded model."""
     from engine.export.checkpoint import resolve
@@ -103,7 +108,7 @@ def _resolve(model_or_model_path, options: ExportOptions, on_progress):
 
     if not isinstance(model_or_model_path, (str, Path)):
         model = model_or_model_path.eval()
-        source = getattr(model.config, "_name_or_path", "") or ""
+        source = model_source(model)
         # The caller loaded the weights already; we only read the tokenizer and configs.
         checkpoint = resolve(source, revision=options.revision, token=options.token) if source else None
         if checkpoint is None:
