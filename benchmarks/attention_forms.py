@@ -101,13 +101,17 @@ def cross(fused: bool):
 # "queries-as-m": query @ key.T; one M=1 product per query (the decoder now, engine/export/graphs.py);
 # "one-gemm": both in one product with the queries as M (a query's bits depend on the others);
 # "each-query": both as one M=1 product per query.
+# "keys-t-gemv": the keys stored transposed, (head_dim, src), the queries scaled first, and both
+#   products one M=1 product per query with alpha 1: onnxruntime's float GEMM then takes its M=1
+#   path (a plain pass over B, no packing of it), for one query as for several.
 # "int8-keys": the keys stored as int8 (one scale per head and position, transposed to
 #   (head_dim, src)) and the scores an integer product with the queries quantized per row (u8
 #   around 128); values and probs @ value as "queries-as-m". A quarter of the keys' bytes.
 # "int8-keys-values": the values too, as int8 with one scale per head and channel, and probs @ value
 #   an integer product with each query's probabilities quantized to u8 (0..its largest). A quarter
 #   of the K/V bytes in all; the probabilities keep 8 bits only.
-CROSS_FORMS = ("keys-as-m", "queries-as-m", "one-gemm", "each-query", "int8-keys", "int8-keys-values")
+CROSS_FORMS = ("keys-as-m", "queries-as-m", "one-gemm", "each-query", "keys-t-gemv", "int8-keys",
+               "int8-keys-values")
 INT8_FORMS = ("int8-keys", "int8-keys-values")
 
 
@@ -118,6 +122,11 @@ def _cross_nodes(form: str, q: str, k: str, v: str, mask: str, out: str) -> list
     elif form == "each-query":
         nodes = [_node("Unsqueeze", [q, "at3"], [f"{out}/q5"]), _node("Unsqueeze", [k, "at2"], [f"{out}/k5"]),
                  _node("FusedMatMul", [f"{out}/q5", f"{out}/k5"], [f"{out}/s5"], alpha=SCALE, transB=1),
+                 _node("Squeeze", [f"{out}/s5", "at3"], [f"{out}/s"])]
+    elif form == "keys-t-gemv":
+        nodes = [_node("Mul", [q, "scale"], [f"{out}/qs"]),
+                 _node("Unsqueeze", [f"{out}/qs", "at3"], [f"{out}/q5"]), _node("Unsqueeze", [k, "at2"], [f"{out}/k5"]),
+                 _node("MatMul", [f"{out}/q5", f"{out}/k5"], [f"{out}/s5"]),
                  _node("Squeeze", [f"{out}/s5", "at3"], [f"{out}/s"])]
     else:
         nodes = [_node("FusedMatMul", [q, k], [f"{out}/s"], alpha=SCALE, transB=1)]
@@ -166,7 +175,8 @@ def cross_form(form: str):
     against ``k{i}``/``v{i}`` (as ``cross_form_inputs`` gives them) -> ``o{i}`` (1, heads, queries,
     head_dim)."""
     inputs = [helper.make_tensor_value_info("q", FLOAT, [1, HEADS, "queries", HEAD_DIM])]
-    constants = {"mask": np.zeros((1, 1, 1, SOURCE), np.float32), "at2": np.array([2]), "at3": np.array([3])}
+    constants = {"mask": np.zeros((1, 1, 1, SOURCE), np.float32), "at2": np.array([2]), "at3": np.array([3]),
+                 "scale": np.float32(SCALE)}
     nodes, outputs = [], []
     if form in INT8_FORMS:
         constants |= {"tiny": np.float32(1e-30), "by127": np.float32(1 / 127), "by255": np.float32(1 / 255),
@@ -184,7 +194,9 @@ def cross_form(form: str):
                 inputs.append(helper.make_tensor_value_info(f"v{i}_scale", FLOAT, [1, HEADS, 1, HEAD_DIM]))
             nodes += _int8_cross_nodes(form, f"k{i}", f"v{i}", f"o{i}")
         else:
-            inputs += [helper.make_tensor_value_info(f"{t}{i}", FLOAT, [1, HEADS, SOURCE, HEAD_DIM]) for t in "kv"]
+            key_shape = [1, HEADS, HEAD_DIM, SOURCE] if form == "keys-t-gemv" else [1, HEADS, SOURCE, HEAD_DIM]
+            inputs += [helper.make_tensor_value_info(f"k{i}", FLOAT, key_shape),
+                       helper.make_tensor_value_info(f"v{i}", FLOAT, [1, HEADS, SOURCE, HEAD_DIM])]
             nodes += _cross_nodes(form, "q", f"k{i}", f"v{i}", "mask", f"o{i}")
         outputs.append(f"o{i}")
     return _model(nodes, inputs, outputs, constants)
@@ -192,6 +204,8 @@ def cross_form(form: str):
 
 def cross_form_inputs(form: str, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``cross_form_feeds``' float K/V as ``form`` takes them (quantized for the int8 forms)."""
+    if form == "keys-t-gemv":
+        return feeds | {f"k{i}": np.ascontiguousarray(feeds[f"k{i}"].transpose(0, 1, 3, 2)) for i in range(LAYERS)}
     if form not in INT8_FORMS:
         return feeds
     out = {"q": feeds["q"]}

@@ -101,11 +101,13 @@ def test_cross_forms_times_each_form_and_checks_each_query_alone(monkeypatch, ca
         cells = dict(cell.strip().split(" ", 1) for cell in line.split(": ", 1)[1].split(" | "))
         assert set(cells) == set(attention_forms.CROSS_FORMS), line
         # The decoder's form gives each query its bits alone, as a drafted position needs; so do the
-        # int8 forms (integer sums are exact), which stay within a few percent of fp32.
-        for form in ("queries-as-m", *attention_forms.INT8_FORMS):
+        # M=1 products on transposed keys (fp32, another summing order) and the int8 forms (integer
+        # sums are exact), which stay within a few percent of fp32.
+        for form in ("queries-as-m", "keys-t-gemv", *attention_forms.INT8_FORMS):
             assert "differs" not in cells[form], line
         errors = {form: float(cell.split("error ")[1].split()[0]) for form, cell in cells.items()}
         assert errors["queries-as-m"] == 0 and 0 < errors["int8-keys"] < 0.05, errors
+        assert errors["keys-t-gemv"] < 1e-5, errors
 
 
 def test_int8_rows_times_each_form_and_checks_rows_stay_independent(monkeypatch, capsys):
