@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,9 @@ class TokenEmbedding:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise EngineError(f"The token embedding of the export in {folder} cannot be read ({e}): re-export the model.") from e
         self._lock = threading.Lock()  # one file position, shared by every caller
+        # fast-Pegasus code never closes its models: the file closes when the embedding is collected,
+        # without the "unclosed file" ResourceWarning the file object would give.
+        weakref.finalize(self, self._file.close)
 
     def _read(self, base: tuple[int, np.dtype], ids: np.ndarray, width: int) -> np.ndarray:
         offset, dtype = base

@@ -136,6 +136,23 @@ def test_token_embedding_matches_the_checkpoint(tiny_exports, tiny_checkpoint, p
         embedding(np.array([embedding.vocab]))
 
 
+def test_a_model_dropped_without_close_leaves_no_open_file(tiny_exports, tiny_checkpoint):
+    """fast-Pegasus code never closes its models: dropping one closes its weights.bin quietly."""
+    import gc
+    import warnings
+
+    from engine import OnnxPegasus
+
+    model = OnnxPegasus(_folder(tiny_exports, tiny_checkpoint, "fp32"))
+    model.generate(np.array([[5, 3, 1]]), max_new_tokens=2, num_beams=1)
+    file = model.decoder_embedding._file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)  # an unclosed file would warn as it is collected
+        del model
+        gc.collect()
+    assert file.closed
+
+
 def test_int8_keeps_no_float_copy_of_the_embedding(tiny_exports, tiny_checkpoint):
     folder = _folder(tiny_exports, tiny_checkpoint, "int8")
     vocab = json.loads((folder / "config.json").read_text())["vocab_size"]
