@@ -8,6 +8,7 @@ Test-only: the engine itself never imports torch.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 import numpy as np
@@ -15,6 +16,11 @@ import torch
 from transformers import PegasusForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.modeling_outputs import BaseModelOutput
+
+# transformers 5 renamed the decoder cache's argument and output field from ``past_key_values`` to
+# ``cache`` (5.25 warns that the old name goes in 5.40); the pin allows releases on either side.
+_CACHE_ARGUMENT = "cache" if "cache" in inspect.signature(PegasusForConditionalGeneration.forward).parameters \
+    else "past_key_values"
 
 
 class TorchDecoderState:
@@ -46,11 +52,11 @@ class TorchDecoderState:
                 encoder_outputs=self.encoder_outputs,
                 attention_mask=self.attention_mask,
                 decoder_input_ids=torch.from_numpy(input_ids.copy()),
-                past_key_values=self.cache,
+                **{_CACHE_ARGUMENT: self.cache},
                 use_cache=True,
                 return_dict=True,
             )
-        self.cache = out.past_key_values
+        self.cache = getattr(out, _CACHE_ARGUMENT)
         self.steps += 1
         return out.logits[:, -1].to(torch.float32).numpy().copy()  # (rows, vocab)
 
