@@ -73,6 +73,16 @@ def human_size(size: float) -> str:
     return f"{size / 1000:,.1f} TB"
 
 
+def human_rate(per_second: float) -> str:
+    """``463.7`` -> ``"464"``, ``12.34`` -> ``"12.3"``, ``3.456`` -> ``"3.46"``: about three significant
+    digits, as ``human_duration``, for the tokens per second beside a summary's time."""
+    if round(per_second, 2) < 10:
+        return f"{per_second:.2f}"
+    if round(per_second, 1) < 100:
+        return f"{per_second:.1f}"
+    return f"{per_second:,.0f}"
+
+
 def human_duration(seconds: float) -> str:
     """``0.023`` -> ``"23 ms"``, ``1.547`` -> ``"1.55 s"``, ``12.34`` -> ``"12.3 s"``: about three
     significant digits, so that a small model's summaries do not all read "0.0 s" and a Fast and a
