@@ -124,30 +124,3 @@ def test_a_summary_ending_after_the_model_changed_is_kept_as_its_models(qtbot, l
     else:
         assert kept == []
 
-
-def test_escape_stops_a_fast_summary_within_one_run_and_keeps_its_text(qtbot, loaded_window, article, monkeypatch):
-    """Fast verifies drafts in runs of several tokens: Escape still stops it before the next run,
-    and the text written so far stays, as in Best."""
-    from PySide6.QtCore import Qt
-    from test_app_window import hold_at, long_options
-
-    window = loaded_window
-    long_options(window)
-    options = window.page.options
-    options.search.setCurrentIndex(options.search.findData("fast"))
-    hold = hold_at(window, monkeypatch, step=2)
-    partials, outcomes = [], []
-    window.engine.partial.connect(lambda request, text: partials.append(text))
-    window.engine.cancelled.connect(lambda request: outcomes.append("cancelled"))
-    window.engine.finished.connect(lambda request, summary: outcomes.append("finished"))
-    window.page.input.setPlainText(article)
-    window.summarize()
-    try:
-        qtbot.waitUntil(lambda: hold.reached.is_set() and len(partials) == 2, timeout=60_000)
-        qtbot.keyClick(window.page.input, Qt.Key.Key_Escape)
-    finally:
-        hold.release()
-    qtbot.waitUntil(lambda: bool(outcomes), timeout=60_000)
-    assert outcomes == ["cancelled"] and len(hold.steps) <= 3, hold.steps
-    assert window.page.output.toPlainText() == partials[-1] != ""
-    assert "Cancelled" in window.page.summary_note.text() and window.page.summarize_button.isEnabled()

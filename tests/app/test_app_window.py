@@ -135,14 +135,18 @@ def test_streaming_updates_arrive_before_the_end(qtbot, loaded_window, article):
     assert partials[-1] == summary.text == window.page.output.toPlainText()
 
 
+@pytest.mark.parametrize("search", ["best", "fast"])
 def test_cancel_stops_within_a_step_and_keeps_the_text_so_far(
-    qtbot, loaded_window, article, monkeypatch
+    qtbot, loaded_window, article, monkeypatch, search
 ):
-    """Escape stops the summary within one decoder step. The engine is held after its third step
-    until the key has been pressed, so the cancel always lands mid-summary; the bound is in decoder
-    steps, not seconds, so a loaded machine only makes the test slower."""
+    """Escape stops the summary within one decoder step (in Fast, one run verifying drafts). The
+    engine is held after its third step until the key has been pressed, so the cancel always lands
+    mid-summary; the bound is in decoder steps, not seconds, so a loaded machine only makes the
+    test slower."""
     window = loaded_window
     long_options(window)
+    options = window.page.options
+    options.search.setCurrentIndex(options.search.findData(search))
     hold = hold_at(window, monkeypatch, step=3)
     partials: list[str] = []
     outcomes: list[str] = []
@@ -159,7 +163,7 @@ def test_cancel_stops_within_a_step_and_keeps_the_text_so_far(
     finally:
         hold.release()
     qtbot.waitUntil(lambda: bool(outcomes), timeout=60_000)
-    assert outcomes == ["cancelled"]  # a whole summary would take about 58 steps
+    assert outcomes == ["cancelled"]  # a whole summary would take about 58 steps (Fast: more than 3 runs)
     assert steps_at_cancel == 3 and len(hold.steps) <= steps_at_cancel + 1, hold.steps
     assert len(partials) == len(hold.steps)  # every step's text arrived before the cancel
     assert "Cancelled" in window.page.summary_note.text() and "cancelled" in window.status.text()
