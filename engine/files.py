@@ -73,14 +73,14 @@ def human_size(size: float) -> str:
     return f"{size / 1000:,.1f} TB"
 
 
-def human_rate(per_second: float) -> str:
-    """``463.7`` -> ``"464"``, ``12.34`` -> ``"12.3"``, ``3.456`` -> ``"3.46"``: about three significant
-    digits, as ``human_duration``, for the tokens per second beside a summary's time."""
-    if round(per_second, 2) < 10:
-        return f"{per_second:.2f}"
-    if round(per_second, 1) < 100:
-        return f"{per_second:.1f}"
-    return f"{per_second:,.0f}"
+def three_figures(value: float) -> str:
+    """``463.7`` -> ``"464"``, ``12.34`` -> ``"12.3"``, ``3.456`` -> ``"3.46"``: about three
+    significant digits, for the times and the tokens per second shown beside a summary."""
+    if round(value, 2) < 10:
+        return f"{value:.2f}"
+    if round(value, 1) < 100:
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
 
 
 def human_duration(seconds: float) -> str:
@@ -89,8 +89,4 @@ def human_duration(seconds: float) -> str:
     Best time a few hundredths apart can be told apart."""
     if round(seconds, 3) < 0.1:
         return f"{seconds * 1000:.0f} ms"
-    if round(seconds, 2) < 10:
-        return f"{seconds:.2f} s"
-    if round(seconds, 1) < 100:
-        return f"{seconds:.1f} s"
-    return f"{seconds:,.0f} s"
+    return f"{three_figures(seconds)} s"

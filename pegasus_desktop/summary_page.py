@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from engine import ChunkSummary, DocumentSummary
 from engine.documents import MAX_TEXT_CHARS, SUPPORTED_SUFFIXES, too_long
-from engine.files import human_duration, human_rate, write_atomically
+from engine.files import human_duration, three_figures, write_atomically
 from pegasus_desktop.options_panel import OptionsPanel
 from pegasus_desktop.signals import emit
 
@@ -44,7 +44,7 @@ def status_text(model_id: str, precision: str, summary: DocumentSummary | None =
         parts.append(f"{summary.input_tokens:,} input tokens")
         if summary.parts > 1:
             parts.append(f"{summary.parts} parts")
-        parts += [human_duration(summary.seconds), f"{human_rate(summary.tokens_per_second)} tokens/s"]
+        parts += [human_duration(summary.seconds), f"{three_figures(summary.tokens_per_second)} tokens/s"]
     return " · ".join(parts)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from engine import files
 from engine.export.space import FP32_COPY, INT8_COPY, checkpoint_weights_bytes, export_bytes_needed
-from engine.files import free_space, human_duration, human_rate, human_size, write_atomically
+from engine.files import free_space, human_duration, human_size, three_figures, write_atomically
 from engine.model_dir import export_dir
 
 
@@ -194,5 +194,5 @@ def test_human_duration(seconds, text):
     ("per_second", "text"),
     [(463.7, "464"), (12.34, "12.3"), (3.456, "3.46"), (9.996, "10.0"), (99.96, "100"), (12345.6, "12,346")],
 )
-def test_human_rate(per_second, text):
-    assert human_rate(per_second) == text
+def test_three_figures(per_second, text):
+    assert three_figures(per_second) == text
